@@ -1,0 +1,96 @@
+"""The one exception handler: every 4xx has API.md's body ``{code, detail, rule}``.
+
+A database that cannot be reached becomes 503 ``database_unavailable``; nothing else may
+escape as a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from cc_rules.services.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "not_authenticated",
+    exceptions.PermissionDenied: "forbidden",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.Throttled: "throttled",
+    exceptions.ParseError: "invalid",
+    exceptions.ValidationError: "invalid",
+}
+
+
+def error_body(code: str, detail: str, rule: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "detail": detail, "rule": rule, **extra}
+
+
+def _flatten(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {k: _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(v) for v in detail]
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ServiceError):
+        extra = {"fields": exc.fields} if exc.fields else {}
+        return Response(error_body(exc.code, exc.detail, exc.rule, **extra), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return database_unavailable_response()
+    elif isinstance(exc, DatabaseError):
+        # Data the validators let through but the database refused (e.g. a value out of
+        # range): the transaction rolled back, so nothing was half-written.
+        log.warning("database refused a write: %s", type(exc).__name__)
+        return Response(
+            error_body("invalid", "The database refused this value."),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), None)
+    if code is None:
+        code = exc.default_code if isinstance(exc.default_code, str) else "error"
+    headers: dict[str, str] = {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        if isinstance(fields, dict):
+            body = error_body("invalid", "Some fields are invalid.", fields=fields)
+        else:
+            body = error_body("invalid", "; ".join(map(str, fields)) or "Invalid input.")
+    else:
+        body = error_body(code, str(exc.detail))
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        # DRF would send 403 when no WWW-Authenticate header applies; API.md says 401.
+        exc.status_code = status.HTTP_401_UNAUTHORIZED
+        headers["WWW-Authenticate"] = 'Token realm="api"'
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+def database_unavailable_response() -> Response:
+    response = Response(
+        error_body("database_unavailable", "The database cannot be reached; nothing was changed."),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
+    return response

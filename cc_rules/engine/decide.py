@@ -1,0 +1,192 @@
+"""The decisions. Pure functions of (effective rules, live state); no clock, no database.
+
+Every function returns the stable reason code and the ``RuleRef`` that decided, and names the
+DOMAIN.md rule it implements in its docstring.
+"""
+
+from __future__ import annotations
+
+from . import reasons
+from .rulebook import CHANNEL_END_EVENTS
+from .types import (
+    AcwExit,
+    AgentLive,
+    ChannelLive,
+    Decision,
+    EffectiveRules,
+    RuleRef,
+    StatusOutcome,
+    Target,
+    WorkEnded,
+    builtin,
+)
+
+STATUS_RULE = builtin("R2", "per_channel_status")
+DND_RULE = builtin("R3", "do_not_disturb")
+SUPERVISOR_RULE = builtin("R2", "supervisor_override")
+VISIBILITY_LOST_RULE = builtin("R1", "visibility_lost")
+
+
+def may_take_work(
+    rules: EffectiveRules, live: AgentLive, channel: str, *, outbound: bool = False
+) -> Decision:
+    """May this agent take new work on ``channel`` now? (R1, R3, R8, R9; R2 for status.)
+
+    Checks run in the order of DECISIONS.md so the first refusal's code is stable:
+    visible → logged in → DND → pending → ACW → ready → channel cap → total cap → blocking pairs.
+    Outbound work (R10 party action) skips DND, ACW and ready.
+    """
+    if channel not in rules.visible:
+        return Decision(False, reasons.CHANNEL_NOT_VISIBLE, rules.visible_ref)
+    state = live.channel(channel)
+    if state.status == "logged_off":
+        return Decision(False, reasons.LOGGED_OFF, STATUS_RULE)
+    if live.dnd and not outbound:
+        return Decision(False, reasons.DND_ACTIVE, DND_RULE)
+    if state.pending_status is not None:
+        return Decision(False, reasons.PENDING_HELD, rules.setting("pending_enabled").ref)
+    if not outbound:
+        if state.status == "after_call_work":
+            return Decision(
+                False, reasons.AFTER_CALL_WORK, rules.setting("acw_enabled", channel).ref
+            )
+        if state.status != "ready":
+            return Decision(False, reasons.NOT_READY, STATUS_RULE)
+    cap = rules.setting("channel_cap", channel)
+    if cap.value is not None and state.open_count >= cap.value:
+        return Decision(False, reasons.CHANNEL_CAP_REACHED, cap.ref)
+    total = rules.setting("total_cap")
+    if total.value is not None:
+        used = sum(c.open_count for code, c in live.channels.items() if code != "im")
+        if used >= total.value:
+            return Decision(False, reasons.TOTAL_CAP_REACHED, total.ref)
+    pairs = rules.setting("blocking_pairs")
+    for active, blocked in sorted(pairs.value):
+        if blocked == channel and live.channel(active).open_work > 0:
+            return Decision(False, reasons.BLOCKED_BY_CHANNEL, pairs.ref)
+    return Decision(True, reasons.ALLOWED, cap.ref)
+
+
+def check_reason(
+    rules: EffectiveRules, status: str, reason: str | None
+) -> tuple[str, RuleRef] | None:
+    """A reason code must be one of the role's codes; required where the rule says (R2).
+
+    Returns (code, rule) for a refusal, or None when the reason is acceptable. System reasons
+    are not accepted from clients; the system writes them itself.
+    """
+    if status != "not_ready":
+        if reason is not None:
+            return reasons.UNKNOWN_REASON, rules.reason_codes_ref
+        return None
+    if reason is None:
+        required = rules.setting("reason_required")
+        if required.value:
+            return reasons.REASON_REQUIRED, required.ref
+        return None
+    if reason not in rules.reason_codes:
+        return reasons.UNKNOWN_REASON, rules.reason_codes_ref
+    return None
+
+
+def status_request(
+    rules: EffectiveRules, state: ChannelLive, status: str, reason: str | None
+) -> StatusOutcome:
+    """What an agent's status request on one channel does (R2, R7, R8).
+
+    - Same status, reason and no pending: a no-op (PUT is idempotent).
+    - ``ready`` is never held: it applies at once and cancels a pending status.
+    - With open work and the pending rule on, any other request is held as pending (202); a
+      new request replaces the pending one; asking again for the pending status is a no-op.
+    - With open work and the rule off, the status applies at once (R7), except ``logged_off``,
+      which is refused with ``active_interactions``.
+    """
+    if state.status == status and state.reason == reason and state.pending_status is None:
+        return StatusOutcome("noop", "unchanged", STATUS_RULE)
+    if status == "ready":
+        if state.status == "ready":
+            return StatusOutcome("cancel_pending", "pending_cancelled", STATUS_RULE)
+        return StatusOutcome("apply", "applied", STATUS_RULE)
+    if state.open_work > 0:
+        pending = rules.setting("pending_enabled")
+        if pending.value:
+            if state.pending_status == status and state.pending_reason == reason:
+                return StatusOutcome("noop", "unchanged", pending.ref)
+            return StatusOutcome("hold", reasons.PENDING_HELD, pending.ref)
+        if status == "logged_off":
+            return StatusOutcome("refuse", reasons.ACTIVE_INTERACTIONS, pending.ref)
+        return StatusOutcome("apply", "applied", builtin("R7", "time_accounting"))
+    return StatusOutcome("apply", "applied", STATUS_RULE)
+
+
+def work_ended(rules: EffectiveRules, state: ChannelLive, how: str, *, was_last: bool) -> WorkEnded:
+    """What ending one interaction does to its channel (R8, R14; DECISIONS.md "After-call work").
+
+    Only the channel's *last* open interaction matters. Then, if ACW is on, the channel goes to
+    ACW (a held pending status waits until ACW ends); else a pending status whose release events
+    include ``how`` is applied now.
+    """
+    if not was_last or state.status == "logged_off":
+        return WorkEnded(False, None, None, None)
+    acw = rules.setting("acw_enabled", state.channel)
+    if acw.value:
+        seconds = rules.setting("acw_seconds", state.channel)
+        return WorkEnded(True, seconds.value, None, seconds.ref if seconds.value else acw.ref)
+    if state.pending_status is not None:
+        release = rules.setting("pending_release_on")
+        if how in release.value:
+            target = Target(
+                state.pending_status, state.pending_reason, "pending_released", release.ref
+            )
+            return WorkEnded(False, None, target, release.ref)
+    return WorkEnded(False, None, None, None)
+
+
+def acw_exit(rules: EffectiveRules, state: ChannelLive, trigger: str) -> AcwExit:
+    """Where a channel in ACW goes when its wrap-up timer ends or the agent marks done.
+
+    R13 (done), R14 (timer), R8 (pending). DECISIONS.md: it lands first in the pending status if
+    one is held; else in the ``not_ready`` + reason it had before ACW; else in the rule's
+    after-timer or after-done status. ``keep_acw``: done is not an exit and the timer runs on.
+    ``manual``: done cancels the timer and the agent sets the status by hand.
+    """
+    channel = state.channel
+    cause = "wrap_up_timer" if trigger == "timer" else "after_done"
+    if trigger == "timer":
+        rule = rules.setting("acw_after_timer", channel)
+        status = rule.value
+        reason = reasons.SYSTEM_ACW_TIMEOUT if status == "not_ready" else None
+    else:
+        rule = rules.setting("after_done", channel)
+        if rule.value == "keep_acw":
+            return AcwExit(None, False, rule.ref)
+        if rule.value == "manual":
+            return AcwExit(None, True, rule.ref)
+        status = rule.value
+        reason = rules.value("after_done_reason", channel) if status == "not_ready" else None
+    if state.pending_status is not None:
+        target = Target(
+            state.pending_status, state.pending_reason, cause, rules.setting("pending_enabled").ref
+        )
+    elif state.pre_acw_reason is not None:
+        target = Target("not_ready", state.pre_acw_reason, cause, rule.ref)
+    else:
+        target = Target(status, reason, cause, rule.ref)
+    return AcwExit(target, True, rule.ref)
+
+
+def valid_end_event(channel: str, how: str) -> bool:
+    """Which ``how`` may end an interaction on ``channel`` (DECISIONS.md, "Words")."""
+    return how in CHANNEL_END_EVENTS.get(channel, frozenset())
+
+
+def may_extend_wrap_up(rules: EffectiveRules, channel: str) -> tuple[bool, RuleRef]:
+    """R15: whether the agent may extend ACW indefinitely on this channel."""
+    rule = rules.setting("acw_extendable", channel)
+    return bool(rule.value), rule.ref
+
+
+def may_close(rules: EffectiveRules, channel: str, done: bool) -> tuple[bool, RuleRef]:
+    """R12: close requires mark done where the rule says so."""
+    rule = rules.setting("mark_done_required", channel)
+    return (done or not rule.value), rule.ref

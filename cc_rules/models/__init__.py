@@ -1,0 +1,24 @@
+"""The data, one home per fact (ARCHITECTURE.md)."""
+
+from .agents import Agent, AgentChannelState
+from .channels import Channel, Contact, ContactPoint, Workbin
+from .history import IdempotencyRecord, StatusChange
+from .interactions import Interaction, Message
+from .rules import ReasonCode, Role, Rule, RulesVersion
+
+__all__ = [
+    "Agent",
+    "AgentChannelState",
+    "Channel",
+    "Contact",
+    "ContactPoint",
+    "IdempotencyRecord",
+    "Interaction",
+    "Message",
+    "ReasonCode",
+    "Role",
+    "Rule",
+    "RulesVersion",
+    "StatusChange",
+    "Workbin",
+]

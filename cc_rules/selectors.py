@@ -1,0 +1,160 @@
+"""Reads: ORM rows in, engine types out. The resolver lives here.
+
+``effective_rules(agent)`` answers from a process-local snapshot of every rule row, keyed by
+the rules version kept in PostgreSQL (``RulesVersion``). A rule change bumps the version in its
+own transaction, so the next request anywhere reloads the snapshot: live sessions pick up the
+change without a restart, and a hot request costs one tiny query for the version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+
+from django.db import connection
+from django.db.models import Max
+from django.utils import timezone
+
+from cc_rules.choices import OPEN_STATES
+from cc_rules.engine.resolve import RoleSets, RuleIndex, RuleRow
+from cc_rules.engine.rulebook import RULES
+from cc_rules.engine.types import AgentLive, ChannelLive, EffectiveRules
+from cc_rules.models import (
+    Agent,
+    AgentChannelState,
+    Channel,
+    Interaction,
+    ReasonCode,
+    Role,
+    Rule,
+    RulesVersion,
+)
+
+_lock = threading.Lock()
+_snapshot: tuple[int, RuleIndex] | None = None
+_resolved: dict[tuple[int, int, int | None], EffectiveRules] = {}
+
+
+def rules_version() -> int:
+    row = RulesVersion.objects.filter(pk=1).values_list("value", flat=True).first()
+    return row or 0
+
+
+def _load_index() -> RuleIndex:
+    history = Rule.history.model  # type: ignore[attr-defined]
+    versions = dict(
+        history.objects.values("id").annotate(v=Max("history_id")).values_list("id", "v")
+    )
+    rows = []
+    for rule in Rule.objects.all():
+        definition = RULES.get(rule.key)
+        if definition is None:
+            continue
+        target = rule.role_id if rule.scope == "role" else rule.agent_id
+        rows.append(
+            RuleRow(
+                id=rule.pk,
+                key=rule.key,
+                scope=rule.scope,
+                target=target,
+                channel=rule.channel_id,
+                value=definition.parse(rule.value),
+                version=versions.get(rule.pk),
+            )
+        )
+    visible: dict[int, set[str]] = {}
+    for role_id, code in Role.visible_channels.through.objects.values_list("role_id", "channel_id"):
+        visible.setdefault(role_id, set()).add(code)
+    codes: dict[int | None, set[str]] = {}
+    for role_id, code in ReasonCode.objects.values_list("role_id", "code"):
+        codes.setdefault(role_id, set()).add(code)
+    roles = {
+        role.pk: RoleSets(
+            id=role.pk,
+            name=role.name,
+            visible=frozenset(visible[role.pk]) if role.pk in visible else None,
+            reason_codes=frozenset(codes[role.pk]) if role.pk in codes else None,
+        )
+        for role in Role.objects.all()
+    }
+    global_visible = frozenset(
+        Channel.objects.filter(visible_by_default=True).values_list("code", flat=True)
+    )
+    return RuleIndex(rows, roles, global_visible, frozenset(codes.get(None, set())))
+
+
+def rule_index() -> RuleIndex:
+    """The snapshot for the current rules version (reloaded when the version moves)."""
+    global _snapshot
+    version = rules_version()
+    with _lock:
+        if _snapshot is not None and _snapshot[0] == version:
+            return _snapshot[1]
+    index = _load_index()
+    with _lock:
+        _snapshot = (version, index)
+        _resolved.clear()
+    return index
+
+
+def effective_rules(agent: Agent) -> EffectiveRules:
+    """Every rule in force for ``agent``, each value with the scope and rule row it came from."""
+    index = rule_index()
+    key = (id(index), agent.pk, agent.role_id)
+    with _lock:
+        found = _resolved.get(key)
+    if found is None:
+        found = index.resolve(agent.pk, agent.role_id)
+        with _lock:
+            _resolved[key] = found
+    return found
+
+
+def open_work_counts(agent: Agent) -> dict[str, tuple[int, int]]:
+    """Per channel: (open work counting toward caps, all open work)."""
+    counting: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    rows = Interaction.objects.filter(agent=agent, state__in=OPEN_STATES).values_list(
+        "channel_id", "counts_toward_cap"
+    )
+    for channel, counts in rows:
+        total[channel] += 1
+        if counts:
+            counting[channel] += 1
+    return {c: (counting[c], total[c]) for c in total}
+
+
+def channel_live(state: AgentChannelState, counts: tuple[int, int] = (0, 0)) -> ChannelLive:
+    return ChannelLive(
+        channel=state.channel_id,
+        status=state.status,
+        reason=state.reason,
+        pending_status=state.pending_status,
+        pending_reason=state.pending_reason,
+        open_count=counts[0],
+        open_work=counts[1],
+        pre_acw_reason=state.pre_acw_reason,
+    )
+
+
+def agent_live(
+    agent: Agent, states: Iterable[AgentChannelState] | None = None
+) -> tuple[AgentLive, dict[str, AgentChannelState]]:
+    """The agent's live state for the engine, plus the state rows by channel code."""
+    rows = {s.channel_id: s for s in (states if states is not None else agent.channel_states.all())}
+    counts = open_work_counts(agent)
+    channels = {code: channel_live(row, counts.get(code, (0, 0))) for code, row in rows.items()}
+    for code, pair in counts.items():  # work on a channel without a state row still counts
+        if code not in channels:
+            channels[code] = ChannelLive(code, "logged_off", open_count=pair[0], open_work=pair[1])
+    return AgentLive(dnd=agent.dnd, channels=channels), rows
+
+
+def db_now():
+    """The database clock, read once per service call after its locks (DECISIONS.md)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT clock_timestamp()")
+            return cursor.fetchone()[0]
+    return timezone.now()

@@ -1,0 +1,1 @@
+"""Every write. Each service is atomic, locks the agent row first and documents its invariant."""

@@ -1,0 +1,197 @@
+"""Settings for cc-rules. Every deployment difference comes from the environment.
+
+Read with django-environ; a bad value fails at start-up. Defaults are the embedded
+development set-up: a SQLite file under ``var/`` and an embedded Redis (see
+``cc_rules/embedded_redis.py``). Production sets ``DATABASE_URL`` (PostgreSQL via
+psycopg 3), ``REDIS_URL``, ``SECRET_KEY``, ``ALLOWED_HOSTS`` and ``DEBUG=off``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("CC_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env(
+    DEBUG=(bool, True),
+    ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost", "testserver"]),
+    TIME_ZONE=(str, "UTC"),
+)
+
+DEBUG = env("DEBUG")
+
+
+def _secret_key() -> str:
+    """Return SECRET_KEY; generate a dev key (kept in var/) only while DEBUG is on."""
+    key = env.str("SECRET_KEY", default="")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    path = VAR_DIR / "dev-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "cc_admin.apps.CcAdminConfig",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "simple_history",
+    "pgtrigger",
+    "cc_rules.apps.CcRulesConfig",
+]
+
+MIDDLEWARE = [
+    "cc_rules.api.middleware.DatabaseUnavailableMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+    "cc_rules.api.middleware.RequestIdMiddleware",
+]
+
+ROOT_URLCONF = "cc_rules.urls"
+WSGI_APPLICATION = "cc_rules.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'cc_rules.sqlite3'}"),
+}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # One writer at a time: IMMEDIATE takes the write lock at BEGIN, so two requests for one
+    # agent serialise instead of failing with "database is locked" half-way (DECISIONS.md).
+    _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+else:
+    _db.setdefault("OPTIONS", {})
+    # Fail fast when PostgreSQL is unreachable so the API can answer 503 quickly.
+    _db["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+    _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    _db["CONN_HEALTH_CHECKS"] = True
+    _db.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default="test_cc_rules")
+IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis / Celery -------------------------------------------------------------------------
+# Empty REDIS_URL means "embedded": cc_rules.embedded_redis starts one and exports REDIS_URL
+# before the web, worker and beat processes start (see `manage.py serve`).
+REDIS_URL = env.str("REDIS_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "redis://127.0.0.1:6379/0")
+CELERY_TIMEZONE = "UTC"
+# The wrap-up sweeper's period (seconds). Exactly one beat may run (README, "Timers").
+CC_SWEEP_INTERVAL = env.float("CC_SWEEP_INTERVAL", default=1.0)
+CC_TASKS_EAGER = env.bool("CC_TASKS_EAGER", default=False)
+
+# --- Auth, i18n, static -------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE")
+USE_I18N = True
+USE_TZ = True  # stored in UTC, always aware
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "admin:login"
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "cc_rules.api.pagination.CursorPage",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "cc_rules.api.errors.exception_handler",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user_writes": env.str("CC_THROTTLE_USER_WRITES", default="50/second"),
+        "login": env.str("CC_THROTTLE_LOGIN", default="10/minute"),
+    },
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "cc-rules API",
+    "DESCRIPTION": "Rules engine for contact-center agents: sessions, offers, wrap-up, audit.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Product settings -----------------------------------------------------------------------
+# Region used to read phone numbers without a country prefix in chat messages (R11).
+CC_PHONE_REGION = env.str("CC_PHONE_REGION", default="DE")
+# How long an unread IM waits in Redis (R5; never in the database).
+CC_IM_TTL_SECONDS = env.int("CC_IM_TTL_SECONDS", default=86400)
+# Idempotency keys are kept this long (API.md, "Conventions").
+CC_IDEMPOTENCY_TTL_HOURS = env.int("CC_IDEMPOTENCY_TTL_HOURS", default=24)
+# Status history rows older than this many days may be archived (R16; `archive_history`).
+CC_HISTORY_RETENTION_DAYS = env.int("CC_HISTORY_RETENTION_DAYS", default=730)
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
+
+# --- Security (production: DEBUG off) -------------------------------------------------------
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
