@@ -84,6 +84,14 @@ def _load_index() -> RuleIndex:
     return RuleIndex(rows, roles, global_visible, frozenset(codes.get(None, set())))
 
 
+def clear_cache() -> None:
+    """Forget the snapshot (tests that roll the database back reuse version numbers)."""
+    global _snapshot
+    with _lock:
+        _snapshot = None
+        _resolved.clear()
+
+
 def rule_index() -> RuleIndex:
     """The snapshot for the current rules version (reloaded when the version moves)."""
     global _snapshot

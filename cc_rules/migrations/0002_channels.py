@@ -2,25 +2,13 @@
 
 from django.db import migrations
 
-CHANNELS = [
-    ("voice", "Voice", True),
-    ("email", "E-mail", True),
-    ("chat", "Chat", True),
-    ("facebook", "Facebook", True),
-    ("twitter", "Twitter", True),
-    ("workitem", "Workitem (fax, PDF…)", True),
-    ("im", "Instant message (internal)", False),  # R5: IM content is never stored
-    ("cobrowse", "Co-browse", True),
-]
+from cc_rules.reference_data import ensure_reference_data
 
 
 def forwards(apps, schema_editor):
-    Channel = apps.get_model("cc_rules", "Channel")
-    for code, name, retains in CHANNELS:
-        Channel.objects.update_or_create(
-            code=code, defaults={"name": name, "retains_content": retains}
-        )
-    apps.get_model("cc_rules", "RulesVersion").objects.get_or_create(pk=1)
+    ensure_reference_data(
+        apps.get_model("cc_rules", "Channel"), apps.get_model("cc_rules", "RulesVersion")
+    )
 
 
 class Migration(migrations.Migration):

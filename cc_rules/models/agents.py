@@ -37,7 +37,10 @@ class Agent(models.Model):
         max_length=15, null=True, blank=True, unique=True, validators=[extension_validator]
     )
     forward_to = models.CharField(
-        max_length=15, null=True, blank=True, validators=[extension_validator],
+        max_length=15,
+        null=True,
+        blank=True,
+        validators=[extension_validator],
         help_text="R4: voice work offered to this agent's extension goes to this extension.",
     )
     dnd = models.BooleanField("do not disturb", default=False)
@@ -130,7 +133,9 @@ class AgentChannelState(FSMModelMixin, models.Model):
     def make_not_ready(self, reason: str | None, now: datetime) -> None:
         self._enter(reason, now)
 
-    @transition(field=status, source=[Status.READY, Status.NOT_READY], target=Status.AFTER_CALL_WORK)
+    @transition(
+        field=status, source=[Status.READY, Status.NOT_READY], target=Status.AFTER_CALL_WORK
+    )
     def start_wrap_up(self, now: datetime) -> None:
         self.pre_acw_reason = self.reason if self.status == Status.NOT_READY else None
         self._enter(None, now)

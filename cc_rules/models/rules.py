@@ -50,9 +50,7 @@ class ReasonCode(models.Model):
     class Meta:
         ordering = ["role__name", "code"]
         constraints = [
-            models.UniqueConstraint(
-                Coalesce("role", 0), "code", name="reason_code_uniq_per_role"
-            ),
+            models.UniqueConstraint(Coalesce("role", 0), "code", name="reason_code_uniq_per_role"),
         ]
 
     def __str__(self) -> str:
