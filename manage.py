@@ -25,7 +25,7 @@ def _bootstrap() -> None:
     """Create/refresh .venv and re-exec inside it, unless we are already running in it."""
     if os.environ.get("CC_NO_BOOTSTRAP") or Path(sys.prefix).resolve() == VENV.resolve():
         return
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (run by whatever python3 a machine has)
         sys.exit("cc-rules needs Python 3.11 or newer.")
     python = _venv_python()
     if not python.exists():

@@ -153,9 +153,12 @@ class Rule(models.Model):
             codes = ReasonCode.objects.filter(role__isnull=True)
         if self.key == "reason_required" and parsed is True and not codes.exists():
             return {"value": "A reason is required, but no reason codes are defined for it."}
-        if self.key == "after_done_reason" and parsed is not None:
-            if not codes.filter(code=parsed).exists():
-                return {"value": f"{parsed!r} is not a reason code of this scope."}
+        if (
+            self.key == "after_done_reason"
+            and parsed is not None
+            and not codes.filter(code=parsed).exists()
+        ):
+            return {"value": f"{parsed!r} is not a reason code of this scope."}
         return {}
 
 
