@@ -5,7 +5,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    path("admin/dashboard/", include("cc_admin.dashboard_urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/audit/", include("cc_rules.api.audit_urls")),
     path("api/v1/", include("cc_rules.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,0 +1,3 @@
+"""Dashboards for compliance and supervisors under /admin/dashboard/ (issue 6)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Compliance endpoints under /api/v1/audit/ (issue 6)."""
+
+urlpatterns: list = []
