@@ -1,0 +1,204 @@
+"""Agent (self) and supervisor endpoints. Each view validates input and makes one service call."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status as http
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cc_rules.models import Agent, AgentChannelState
+from cc_rules.selectors import effective_rules
+from cc_rules.services import status as status_service
+from cc_rules.services.errors import NotFound
+
+from . import presenters
+from .pagination import CursorPage
+from .permissions import IsAgent, IsSupervisor, agent_of
+from .serializers import ChannelStateSerializer as ChannelState
+from .serializers import (
+    DndRequest,
+    EffectiveRulesSerializer,
+    EmptyRequest,
+    ErrorSerializer,
+    ForwardingRequest,
+    LoginRequest,
+    MeSerializer,
+    StatusRequest,
+)
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="invalid"),
+    401: OpenApiResponse(ErrorSerializer, description="not_authenticated"),
+    403: OpenApiResponse(ErrorSerializer, description="forbidden"),
+    404: OpenApiResponse(ErrorSerializer, description="not_found (also an invisible channel)"),
+    409: OpenApiResponse(ErrorSerializer, description="a rule refused; `code` says which"),
+}
+
+
+def errors(*codes: int) -> dict:
+    return {c: ERRORS[c] for c in codes}
+
+
+def ctx(request: Request) -> dict:
+    return {"actor": request.user, "request_id": getattr(request, "request_id", "")}
+
+
+def validated(serializer_class, request: Request) -> dict:
+    data = request.data if request.data is not None else {}
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class TokenView(ObtainAuthToken):
+    """``POST /auth/token/`` {username, password} → {token}."""
+
+    @extend_schema(
+        request={
+            "application/json": {
+                "type": "object",
+                "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+                "required": ["username", "password"],
+            }
+        },
+        responses={200: {"type": "object", "properties": {"token": {"type": "string"}}}}
+        | errors(400),
+        auth=[],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+class AgentView(APIView):
+    permission_classes = [IsAgent]
+
+    @property
+    def agent(self) -> Agent:
+        return agent_of(self.request.user)
+
+
+class MeView(AgentView):
+    @extend_schema(responses={200: MeSerializer} | errors(401, 403))
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(presenters.me(self.agent)).data)
+
+
+class MeEffectiveRulesView(AgentView):
+    @extend_schema(responses={200: EffectiveRulesSerializer} | errors(401, 403))
+    def get(self, request: Request) -> Response:
+        agent = self.agent
+        body = presenters.effective(agent, effective_rules(agent))
+        return Response(EffectiveRulesSerializer(body).data)
+
+
+class MeLoginView(AgentView):
+    @extend_schema(request=LoginRequest, responses={200: MeSerializer} | errors(400, 401, 403, 404))
+    def post(self, request: Request) -> Response:
+        data = validated(LoginRequest, request)
+        sess = status_service.session_login(
+            self.agent.pk, channels=data.get("channels"), **ctx(request)
+        )
+        return Response(MeSerializer(presenters.me_from_session(sess)).data)
+
+
+class MeLogoutView(AgentView):
+    @extend_schema(request=EmptyRequest, responses={200: MeSerializer} | errors(400, 401, 403, 409))
+    def post(self, request: Request) -> Response:
+        validated(EmptyRequest, request)
+        sess = status_service.session_logout(self.agent.pk, **ctx(request))
+        return Response(MeSerializer(presenters.me_from_session(sess)).data)
+
+
+class MeChannelStatusView(AgentView):
+    @extend_schema(
+        request=StatusRequest,
+        responses={
+            200: ChannelState,
+            202: OpenApiResponse(ChannelState, description="held as pending (R8)"),
+        }
+        | errors(400, 401, 403, 404, 409),
+    )
+    def put(self, request: Request, channel: str) -> Response:
+        data = validated(StatusRequest, request)
+        sess, state, held = status_service.channel_set_status(
+            self.agent.pk, channel, status=data["status"], reason=data.get("reason"), **ctx(request)
+        )
+        body = presenters.channel_state(state, channel, sess.rules, sess.live)
+        return Response(ChannelState(body).data, status=http.HTTP_202_ACCEPTED if held else 200)
+
+
+class MeDndView(AgentView):
+    @extend_schema(request=DndRequest, responses={200: MeSerializer} | errors(400, 401, 403))
+    def put(self, request: Request) -> Response:
+        data = validated(DndRequest, request)
+        sess = status_service.agent_set_dnd(self.agent.pk, enabled=data["enabled"], **ctx(request))
+        return Response(MeSerializer(presenters.me_from_session(sess)).data)
+
+
+class MeForwardingView(AgentView):
+    @extend_schema(request=ForwardingRequest, responses={200: MeSerializer} | errors(400, 401, 403))
+    def put(self, request: Request) -> Response:
+        data = validated(ForwardingRequest, request)
+        sess = status_service.agent_set_forwarding(
+            self.agent.pk, to_extension=data["to_extension"], **ctx(request)
+        )
+        sess.agent.refresh_from_db(fields=["forward_to"])
+        return Response(MeSerializer(presenters.me_from_session(sess)).data)
+
+
+# -- supervisor ---------------------------------------------------------------------------------
+def _agents():
+    return Agent.objects.select_related("user", "role").prefetch_related(
+        Prefetch("channel_states", queryset=AgentChannelState.objects.order_by("channel_id"))
+    )
+
+
+def _agent_by_username(username: str) -> Agent:
+    agent = _agents().filter(user__username=username, is_active=True).first()
+    if agent is None:
+        raise NotFound("not_found", f"No agent {username!r}.")
+    return agent
+
+
+class AgentsView(GenericAPIView):
+    permission_classes = [IsSupervisor]
+    pagination_class = CursorPage
+    serializer_class = MeSerializer
+
+    def get_queryset(self):
+        return _agents().filter(is_active=True)
+
+    @extend_schema(responses={200: MeSerializer(many=True)} | errors(401, 403))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        body = [presenters.me(agent) for agent in page]
+        return self.get_paginated_response(MeSerializer(body, many=True).data)
+
+
+class AgentDetailView(APIView):
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(responses={200: MeSerializer} | errors(401, 403, 404))
+    def get(self, request: Request, username: str) -> Response:
+        return Response(MeSerializer(presenters.me(_agent_by_username(username))).data)
+
+
+class AgentChannelStatusView(APIView):
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(
+        request=StatusRequest, responses={200: ChannelState} | errors(400, 401, 403, 404, 409)
+    )
+    def put(self, request: Request, username: str, channel: str) -> Response:
+        data = validated(StatusRequest, request)
+        agent = _agent_by_username(username)
+        sess, state = status_service.supervisor_force_status(
+            agent.pk, channel, status=data["status"], reason=data.get("reason"), **ctx(request)
+        )
+        body = presenters.channel_state(state, channel, sess.rules, sess.live)
+        return Response(ChannelState(body).data)

@@ -1,0 +1,96 @@
+"""Opening a service call on one agent: lock, clock, rules, live state.
+
+Every service that changes an agent's live state starts with ``open_session``: it locks the
+Agent row (``SELECT … FOR UPDATE``; the lock every writer for this agent takes first, so
+caps, pending releases and the history chain cannot race), reads ``now`` from the database
+clock once after the lock, resolves the effective rules and loads the channel states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cc_rules.choices import Status
+from cc_rules.engine.types import AgentLive, EffectiveRules
+from cc_rules.models import Agent, AgentChannelState
+from cc_rules.selectors import agent_live, db_now, effective_rules
+
+from .errors import NotFound
+from .history import Ctx
+
+
+@dataclass
+class Session:
+    """One agent, locked, with its rules and live state as of ``ctx.now``."""
+
+    agent: Agent
+    rules: EffectiveRules
+    states: dict[str, AgentChannelState]
+    live: AgentLive
+    ctx: Ctx
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def now(self) -> datetime:
+        return self.ctx.now
+
+    def refresh_live(self) -> AgentLive:
+        self.live, _ = agent_live(self.agent, self.states.values())
+        return self.live
+
+    def state(self, channel: str) -> AgentChannelState:
+        """The channel's state row; 404 when the role does not see it (invisible = absent).
+
+        A channel that stopped being visible stays reachable while it has open work
+        (DECISIONS.md, "Rules").
+        """
+        if channel not in self.rules.visible and self.live.channel(channel).open_work == 0:
+            raise NotFound("not_found", f"No channel {channel!r} for this agent.", None)
+        if channel not in self.states:
+            self.states[channel] = _create_state(self.agent, channel, self.now)
+        return self.states[channel]
+
+
+def lock_agents(agent_ids: Iterable[int]) -> dict[int, Agent]:
+    """Lock several agent rows in ascending id order (DECISIONS.md lock order)."""
+    ids = sorted(set(agent_ids))
+    rows = (
+        Agent.objects.select_for_update(of=("self",))
+        .select_related("user", "role")
+        .filter(pk__in=ids, is_active=True)
+        .order_by("pk")
+    )
+    return {a.pk: a for a in rows}
+
+
+def _create_state(agent: Agent, channel: str, now: datetime) -> AgentChannelState:
+    return AgentChannelState.objects.create(
+        agent=agent, channel_id=channel, status=Status.LOGGED_OFF, since=now
+    )
+
+
+def open_session(
+    agent_id: int, *, actor: Any, request_id: str, now: datetime | None = None
+) -> Session:
+    """Lock the agent, read the clock, resolve rules, load live state. Call inside atomic()."""
+    agent = lock_agents([agent_id]).get(agent_id)
+    if agent is None:
+        raise NotFound("not_found", "No such agent.", None)
+    return session_for(agent, actor=actor, request_id=request_id, now=now)
+
+
+def session_for(
+    agent: Agent, *, actor: Any, request_id: str, now: datetime | None = None
+) -> Session:
+    """Build a Session for an agent whose row the caller has already locked."""
+    ctx = Ctx(actor=actor, request_id=request_id, now=now or db_now())
+    rules = effective_rules(agent)
+    states = {s.channel_id: s for s in AgentChannelState.objects.filter(agent=agent)}
+    for code in rules.visible:
+        if code not in states:
+            states[code] = _create_state(agent, code, ctx.now)
+    live, _ = agent_live(agent, states.values())
+    return Session(agent=agent, rules=rules, states=states, live=live, ctx=ctx)
