@@ -32,3 +32,17 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks(["cc_rules"])
+
+
+@app.on_after_configure.connect
+def _beat_schedule(sender: Celery, **kwargs: object) -> None:
+    from django.conf import settings
+
+    sender.conf.beat_schedule = {
+        "sweep-deadlines": {
+            "task": "cc_rules.sweep",
+            "schedule": settings.CC_SWEEP_INTERVAL,
+            # A sweep that could not run in time is superseded by the next one.
+            "options": {"expires": max(5.0, settings.CC_SWEEP_INTERVAL * 5)},
+        }
+    }

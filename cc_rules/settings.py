@@ -120,7 +120,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "redis://1
 CELERY_TIMEZONE = "UTC"
 # The wrap-up sweeper's period (seconds). Exactly one beat may run (README, "Timers").
 CC_SWEEP_INTERVAL = env.float("CC_SWEEP_INTERVAL", default=1.0)
-CC_TASKS_EAGER = env.bool("CC_TASKS_EAGER", default=False)
+# Send ETA wake-ups for deadlines to the broker (tests that drive timers directly turn it off).
+CC_SEND_WAKEUPS = env.bool("CC_SEND_WAKEUPS", default=True)
 
 # --- Auth, i18n, static -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -111,3 +111,113 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     rule = serializers.CharField(allow_null=True)
     fields = serializers.DictField(required=False)
+
+
+# -- interactions (API.md, "Interactions") -------------------------------------------------------
+class InteractionCreateRequest(StrictSerializer):
+    channel = serializers.ChoiceField(choices=CHANNELS)
+    contact = serializers.IntegerField(
+        min_value=1, max_value=2**62, required=False, allow_null=True
+    )
+    direction = serializers.ChoiceField(choices=["inbound", "outbound"])
+    agent = serializers.CharField(required=False, allow_null=True, max_length=150)
+    extension = serializers.RegexField(
+        r"^[0-9]{2,15}$", required=False, allow_null=True, max_length=15
+    )
+    to = serializers.CharField(required=False, allow_null=True, max_length=254)
+    parent = serializers.IntegerField(min_value=1, max_value=2**62, required=False, allow_null=True)
+
+
+class EndRequest(StrictSerializer):
+    how = serializers.ChoiceField(choices=["hangup", "chat_ended", "sent", "workbin"])
+    workbin = serializers.CharField(required=False, allow_null=True, max_length=64)
+
+
+class AssistRequest(StrictSerializer):
+    to = serializers.CharField(max_length=150)
+
+
+class MessageRequest(StrictSerializer):
+    text = serializers.CharField(max_length=10000, trim_whitespace=False)
+
+
+class ImRequest(StrictSerializer):
+    to = serializers.CharField(max_length=150)
+    text = serializers.CharField(max_length=10000, trim_whitespace=False)
+
+
+class DecisionRequest(StrictSerializer):
+    agent = serializers.CharField(max_length=150)
+    channel = serializers.ChoiceField(choices=CHANNELS)
+    direction = serializers.ChoiceField(choices=["inbound", "outbound"], required=False)
+
+
+class InteractionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    channel = serializers.CharField(source="channel_id")
+    contact = serializers.IntegerField(source="contact_id", allow_null=True)
+    direction = serializers.CharField()
+    state = serializers.CharField()
+    agent = serializers.CharField(source="agent.user.username")
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    kind = serializers.CharField()
+    forwarded_from = serializers.CharField(allow_null=True)
+    to = serializers.CharField(source="to_address", allow_null=True)
+    how = serializers.CharField(source="end_how", allow_null=True)
+    workbin = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField()
+    accepted_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    done_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    offer_expires_at = serializers.DateTimeField(source="offer_deadline", allow_null=True)
+
+
+class ContactPointSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["phone", "email"])
+    value = serializers.CharField()
+    allowed = serializers.BooleanField()
+    code = serializers.CharField()
+    rule = serializers.CharField(allow_null=True)
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    interaction = serializers.IntegerField(source="interaction_id")
+    author = serializers.CharField(source="author.username", allow_null=True, default=None)
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class MessageWithPointsSerializer(MessageSerializer):
+    contact_points = ContactPointSerializer(many=True)
+
+
+class ContactSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    phones = serializers.ListField(child=serializers.CharField())
+    emails = serializers.ListField(child=serializers.CharField())
+
+
+class DecisionSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    code = serializers.CharField()
+    rule = serializers.CharField(allow_null=True)
+
+
+class ImMessageSerializer(serializers.Serializer):
+    """``{"from", "text", "at"}``; ``from`` is a Python keyword, hence ``get_fields``."""
+
+    def get_fields(self):
+        return {
+            "from": serializers.CharField(),
+            "text": serializers.CharField(),
+            "at": serializers.DateTimeField(),
+        }
+
+
+class ImInboxSerializer(serializers.Serializer):
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ImMessageSerializer(many=True)

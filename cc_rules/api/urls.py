@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from . import interaction_views as iv
 from . import views
 
 urlpatterns = [
@@ -24,4 +25,28 @@ urlpatterns = [
         views.AgentChannelStatusView.as_view(),
         name="agent-channel-status",
     ),
+    path("interactions/", iv.InteractionsView.as_view(), name="interactions"),
+    path("interactions/<int:pk>/", iv.InteractionDetailView.as_view(), name="interaction-detail"),
+    path("interactions/<int:pk>/accept/", iv.AcceptView.as_view(), name="interaction-accept"),
+    path("interactions/<int:pk>/reject/", iv.RejectView.as_view(), name="interaction-reject"),
+    path("interactions/<int:pk>/end/", iv.EndView.as_view(), name="interaction-end"),
+    path("interactions/<int:pk>/done/", iv.DoneView.as_view(), name="interaction-done"),
+    path("interactions/<int:pk>/close/", iv.CloseView.as_view(), name="interaction-close"),
+    path(
+        "interactions/<int:pk>/wrap-up/extend/",
+        iv.ExtendView.as_view(),
+        name="interaction-wrap-up-extend",
+    ),
+    path("interactions/<int:pk>/consult/", iv.ConsultView.as_view(), name="interaction-consult"),
+    path(
+        "interactions/<int:pk>/conference/",
+        iv.ConferenceView.as_view(),
+        name="interaction-conference",
+    ),
+    path("interactions/<int:pk>/messages/", iv.MessagesView.as_view(), name="interaction-messages"),
+    path("contacts/", iv.ContactsView.as_view(), name="contacts"),
+    path("contacts/<int:pk>/", iv.ContactDetailView.as_view(), name="contact-detail"),
+    path("decisions/offer/", iv.DecisionOfferView.as_view(), name="decision-offer"),
+    path("im/", iv.ImSendView.as_view(), name="im-send"),
+    path("im/inbox/", iv.ImInboxView.as_view(), name="im-inbox"),
 ]

@@ -28,24 +28,32 @@ VISIBILITY_LOST_RULE = builtin("R1", "visibility_lost")
 
 
 def may_take_work(
-    rules: EffectiveRules, live: AgentLive, channel: str, *, outbound: bool = False
+    rules: EffectiveRules,
+    live: AgentLive,
+    channel: str,
+    *,
+    outbound: bool = False,
+    assist: bool = False,
+    counts: bool = True,
 ) -> Decision:
     """May this agent take new work on ``channel`` now? (R1, R3, R8, R9; R2 for status.)
 
     Checks run in the order of DECISIONS.md so the first refusal's code is stable:
     visible → logged in → DND → pending → ACW → ready → channel cap → total cap → blocking pairs.
-    Outbound work (R10 party action) skips DND, ACW and ready.
+    Outbound work (R10 party action) skips DND, ACW and ready. A teammate asked to consult or
+    join a conference (``assist``, R6) must not be in DND but need not be ready; when the
+    child does not take a slot (``counts`` False) the caps are not checked.
     """
     if channel not in rules.visible:
         return Decision(False, reasons.CHANNEL_NOT_VISIBLE, rules.visible_ref)
     state = live.channel(channel)
     if state.status == "logged_off":
         return Decision(False, reasons.LOGGED_OFF, STATUS_RULE)
-    if live.dnd and not outbound:
+    if live.dnd and (assist or not outbound):
         return Decision(False, reasons.DND_ACTIVE, DND_RULE)
     if state.pending_status is not None:
         return Decision(False, reasons.PENDING_HELD, rules.setting("pending_enabled").ref)
-    if not outbound:
+    if not outbound and not assist:
         if state.status == "after_call_work":
             return Decision(
                 False, reasons.AFTER_CALL_WORK, rules.setting("acw_enabled", channel).ref
@@ -53,6 +61,8 @@ def may_take_work(
         if state.status != "ready":
             return Decision(False, reasons.NOT_READY, STATUS_RULE)
     cap = rules.setting("channel_cap", channel)
+    if not counts:
+        return Decision(True, reasons.ALLOWED, rules.setting("consult_takes_slot").ref)
     if cap.value is not None and state.open_count >= cap.value:
         return Decision(False, reasons.CHANNEL_CAP_REACHED, cap.ref)
     total = rules.setting("total_cap")

@@ -1,1 +1,0 @@
-"""Admin registrations (see issue 2)."""

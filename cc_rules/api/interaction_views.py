@@ -1,0 +1,393 @@
+"""Interactions, contacts, decisions and IM (API.md). Thin: validate, one service call, render."""
+
+from __future__ import annotations
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status as http
+from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cc_rules.choices import InteractionState
+from cc_rules.engine import decide
+from cc_rules.models import Agent, Contact, Interaction
+from cc_rules.selectors import agent_live, effective_rules
+from cc_rules.services import im as im_service
+from cc_rules.services import interactions as svc
+from cc_rules.services.errors import Forbidden, Invalid, NotFound
+from cc_rules.services.messages import post_message
+
+from . import presenters
+from .pagination import CursorPage
+from .permissions import IsAgent, IsRouter, IsSupervisor, agent_of, in_group
+from .serializers import (
+    AssistRequest,
+    ChannelStateSerializer,
+    ContactSerializer,
+    DecisionRequest,
+    DecisionSerializer,
+    EmptyRequest,
+    EndRequest,
+    ImInboxSerializer,
+    ImRequest,
+    InteractionCreateRequest,
+    InteractionSerializer,
+    MessageRequest,
+    MessageWithPointsSerializer,
+)
+from .views import ctx, errors, validated
+
+
+def _agent_named(username: str, field: str = "agent") -> Agent:
+    agent = (
+        Agent.objects.select_related("user", "role")
+        .filter(user__username=username, is_active=True)
+        .first()
+    )
+    if agent is None:
+        raise Invalid("invalid", f"No agent {username!r}.", None, fields={field: ["unknown"]})
+    return agent
+
+
+def _contact(contact_id: int | None) -> Contact | None:
+    if contact_id is None:
+        return None
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None:
+        raise Invalid("invalid", f"No contact {contact_id}.", None, fields={"contact": ["unknown"]})
+    return contact
+
+
+def _interactions():
+    return Interaction.objects.select_related("agent__user", "workbin")
+
+
+def _render(interaction: Interaction, code: int = 200) -> Response:
+    interaction = _interactions().get(pk=interaction.pk)
+    return Response(InteractionSerializer(interaction).data, status=code)
+
+
+class InteractionFilter(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=InteractionState.choices)
+    channel = django_filters.CharFilter(field_name="channel_id")
+
+    class Meta:
+        model = Interaction
+        fields = ["state", "channel"]
+
+
+class InteractionsView(ListAPIView):
+    """GET: the caller's own interactions. POST: offer inbound (router) or start outbound."""
+
+    serializer_class = InteractionSerializer
+    pagination_class = CursorPage
+    filterset_class = InteractionFilter
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [IsRouter()] if self._is_inbound_post() else [IsAgent()]
+
+    def _is_inbound_post(self) -> bool:
+        if self.request.method != "POST":
+            return False
+        data = self.request.data if isinstance(self.request.data, dict) else {}
+        return data.get("direction") == "inbound"
+
+    def get_queryset(self):
+        agent = agent_of(self.request.user)
+        return _interactions().filter(agent=agent)
+
+    @extend_schema(responses={200: InteractionSerializer(many=True)} | errors(400, 401, 403))
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=InteractionCreateRequest,
+        responses={201: InteractionSerializer} | errors(400, 401, 403, 404, 409),
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(InteractionCreateRequest, request)
+        if data["direction"] == "inbound":
+            unexpected = [f for f in ("to", "parent") if data.get(f) is not None]
+            if unexpected:
+                raise Invalid(
+                    "invalid",
+                    "Inbound offers take no to/parent.",
+                    None,
+                    fields={f: ["outbound_only"] for f in unexpected},
+                )
+            agent = _agent_named(data["agent"]) if data.get("agent") else None
+            if data.get("extension") and data["channel"] != "voice":
+                raise Invalid(
+                    "invalid",
+                    "An extension is for voice offers.",
+                    None,
+                    fields={"extension": ["voice_only"]},
+                )
+            interaction = svc.offer_inbound(
+                channel=data["channel"],
+                contact=_contact(data.get("contact")),
+                agent=agent,
+                extension=data.get("extension"),
+                **ctx(request),
+            )
+            return _render(interaction, http.HTTP_201_CREATED)
+        me = agent_of(request.user)
+        named = _agent_named(data["agent"]) if data.get("agent") else None
+        if named is not None and named.pk != me.pk:
+            raise Forbidden("forbidden", "An agent may start outbound work only for themself.")
+        if data.get("extension"):
+            raise Invalid(
+                "invalid",
+                "Outbound work takes `to`, not an extension.",
+                None,
+                fields={"extension": ["inbound_only"]},
+            )
+        interaction = svc.start_outbound(
+            me,
+            channel=data["channel"],
+            contact=_contact(data.get("contact")),
+            to=data.get("to"),
+            parent_id=data.get("parent"),
+            **ctx(request),
+        )
+        return _render(interaction, http.HTTP_201_CREATED)
+
+
+class InteractionDetailView(RetrieveAPIView):
+    permission_classes = [IsAgent]
+    serializer_class = InteractionSerializer
+    lookup_url_kwarg = "pk"
+
+    def get_queryset(self):
+        return _interactions().filter(agent=agent_of(self.request.user))
+
+    @extend_schema(responses={200: InteractionSerializer} | errors(401, 403, 404))
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class _Action(APIView):
+    """POST /interactions/{id}/<action>/ on the caller's own interaction."""
+
+    permission_classes = [IsAgent]
+    service = None
+    request_serializer = EmptyRequest
+
+    @extend_schema(
+        request=EmptyRequest,
+        responses={200: InteractionSerializer} | errors(400, 401, 403, 404, 409),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        validated(self.request_serializer, request)
+        interaction = type(self).service(agent_of(request.user), pk, **ctx(request))
+        return _render(interaction)
+
+
+class AcceptView(_Action):
+    service = staticmethod(svc.interaction_accept)
+
+
+class RejectView(_Action):
+    service = staticmethod(svc.interaction_reject)
+
+
+class DoneView(_Action):
+    service = staticmethod(svc.interaction_done)
+
+
+class CloseView(_Action):
+    service = staticmethod(svc.interaction_close)
+
+
+class EndView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(
+        request=EndRequest, responses={200: InteractionSerializer} | errors(400, 401, 403, 404, 409)
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        data = validated(EndRequest, request)
+        interaction = svc.interaction_end(
+            agent_of(request.user), pk, how=data["how"], workbin=data.get("workbin"), **ctx(request)
+        )
+        return _render(interaction)
+
+
+class ExtendView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(
+        request=EmptyRequest,
+        responses={200: ChannelStateSerializer} | errors(400, 401, 403, 404, 409),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        validated(EmptyRequest, request)
+        sess, state = svc.wrap_up_extend(agent_of(request.user), pk, **ctx(request))
+        body = presenters.channel_state(state, state.channel_id, sess.rules, sess.refresh_live())
+        return Response(ChannelStateSerializer(body).data)
+
+
+class _AssistView(APIView):
+    permission_classes = [IsAgent]
+    kind = ""
+
+    @extend_schema(
+        request=AssistRequest,
+        responses={201: InteractionSerializer} | errors(400, 401, 403, 404, 409),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        data = validated(AssistRequest, request)
+        mate = _agent_named(data["to"], field="to")
+        child = svc.start_assist(
+            agent_of(request.user), pk, kind=self.kind, to=mate, **ctx(request)
+        )
+        return _render(child, http.HTTP_201_CREATED)
+
+
+class ConsultView(_AssistView):
+    kind = "consultation"
+
+
+class ConferenceView(_AssistView):
+    kind = "conference"
+
+
+class IsAgentOrRouter(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return IsAgent().has_permission(request, view) or IsRouter().has_permission(request, view)
+
+
+class MessagesView(APIView):
+    permission_classes = [IsAgentOrRouter]
+
+    @extend_schema(
+        request=MessageRequest,
+        responses={201: MessageWithPointsSerializer} | errors(400, 401, 403, 404, 409),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        data = validated(MessageRequest, request)
+        me = agent_of(request.user)
+        router = me is None or (
+            in_group(request.user, "router")
+            and not Interaction.objects.filter(pk=pk, agent=me).exists()
+        )
+        message, points = post_message(
+            pk, text=data["text"], agent=me, router=router, **ctx(request)
+        )
+        message.contact_points = points
+        return Response(MessageWithPointsSerializer(message).data, status=http.HTTP_201_CREATED)
+
+
+# -- contacts -----------------------------------------------------------------------------------
+class CanSeeContacts(BasePermission):
+    message = "Only agents, supervisors and the router see contacts."
+
+    def has_permission(self, request, view) -> bool:
+        return any(p().has_permission(request, view) for p in (IsAgent, IsSupervisor, IsRouter))
+
+
+def _contact_body(contact: Contact) -> dict:
+    points = list(contact.points.all())
+    return {
+        "id": contact.pk,
+        "name": contact.name,
+        "phones": [p.value for p in points if p.kind == "phone"],
+        "emails": [p.value for p in points if p.kind == "email"],
+    }
+
+
+class ContactsView(GenericAPIView):
+    permission_classes = [CanSeeContacts]
+    pagination_class = CursorPage
+    serializer_class = ContactSerializer
+
+    def get_queryset(self):
+        query = Contact.objects.prefetch_related("points")
+        term = self.request.query_params.get("search", "").strip()[:200]
+        if term:
+            query = query.filter(
+                Q(name__icontains=term) | Q(points__value__icontains=term)
+            ).distinct()
+        return query
+
+    @extend_schema(responses={200: ContactSerializer(many=True)} | errors(401, 403))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(
+            ContactSerializer([_contact_body(c) for c in page], many=True).data
+        )
+
+
+class ContactDetailView(APIView):
+    permission_classes = [CanSeeContacts]
+
+    @extend_schema(responses={200: ContactSerializer} | errors(401, 403, 404))
+    def get(self, request: Request, pk: int) -> Response:
+        contact = Contact.objects.prefetch_related("points").filter(pk=pk).first()
+        if contact is None:
+            raise NotFound("not_found", "No such contact.")
+        return Response(ContactSerializer(_contact_body(contact)).data)
+
+
+# -- decisions ----------------------------------------------------------------------------------
+class DecisionOfferView(APIView):
+    """``POST /decisions/offer/``: the engine's answer, without side effects.
+
+    The router, supervisors and admins may ask about anyone; an agent only about themself.
+    """
+
+    @extend_schema(
+        request=DecisionRequest, responses={200: DecisionSerializer} | errors(400, 401, 403)
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(DecisionRequest, request)
+        agent = _agent_named(data["agent"])
+        privileged = IsRouter().has_permission(request, self) or IsSupervisor().has_permission(
+            request, self
+        )
+        me = agent_of(request.user)
+        if not privileged and (me is None or me.pk != agent.pk):
+            raise Forbidden("forbidden", "Agents may ask only about themselves.")
+        live, _ = agent_live(agent)
+        decision = decide.may_take_work(
+            effective_rules(agent),
+            live,
+            data["channel"],
+            outbound=data.get("direction") == "outbound",
+        )
+        return Response(DecisionSerializer(decision.as_dict()).data)
+
+
+# -- IM (R5) ------------------------------------------------------------------------------------
+class ImSendView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(
+        request=ImRequest,
+        responses={202: OpenApiResponse(description="relayed; never stored")}
+        | errors(400, 401, 403, 404),
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(ImRequest, request)
+        user = get_user_model().objects.filter(username=data["to"]).first()
+        mate = agent_of(user) if user else None
+        if mate is None:
+            raise NotFound("not_found", "No such colleague.")
+        im_service.send(agent_of(request.user), mate, data["text"])
+        return Response({}, status=http.HTTP_202_ACCEPTED)
+
+
+class ImInboxView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(responses={200: ImInboxSerializer} | errors(401, 403, 404))
+    def get(self, request: Request) -> Response:
+        messages = im_service.inbox(agent_of(request.user))
+        return Response(
+            ImInboxSerializer({"next": None, "previous": None, "results": messages}).data
+        )

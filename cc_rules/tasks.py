@@ -1,0 +1,31 @@
+"""Celery tasks: thin wrappers, ids and versions in, a service call out.
+
+Every task is idempotent by construction: the service re-checks the row's version and
+deadline under the agent's row lock, so a late, duplicate or stale delivery does nothing.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from cc_rules.services import timers
+
+
+@shared_task(name="cc_rules.fire_wrap_up", ignore_result=True)
+def fire_wrap_up(state_id: int, version: int) -> bool:
+    """Wake-up for one wrap-up deadline (R14)."""
+    return timers.wrap_up_fire(state_id, version)
+
+
+@shared_task(name="cc_rules.expire_offer", ignore_result=True)
+def expire_offer(interaction_id: int, version: int) -> bool:
+    """Wake-up for one offer's expiry."""
+    from cc_rules.services.interactions import offer_expire
+
+    return offer_expire(interaction_id, version)
+
+
+@shared_task(name="cc_rules.sweep", ignore_result=True, expires=30)
+def sweep() -> dict[str, int]:
+    """Run by exactly one Celery beat every CC_SWEEP_INTERVAL seconds: fire what is due."""
+    return timers.sweep()
