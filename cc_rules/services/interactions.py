@@ -336,7 +336,16 @@ def _after_work_ended(sess: Session, interaction: Interaction, how: str) -> None
         return
     was_last = live.channel(channel).open_work == 0
     outcome = decide.work_ended(sess.rules, live.channel(channel), how, was_last=was_last)
-    if outcome.start_acw:
+    if outcome.start_acw and state.status == Status.AFTER_CALL_WORK:
+        # Work started during ACW (outbound) ended: wrap-up starts over for it, no new row.
+        state.clear_wrap_up()
+        state.wrap_up_interaction = interaction
+        if outcome.acw_seconds:
+            state.wrap_up_deadline = sess.now + timedelta(seconds=outcome.acw_seconds)
+        state.save()
+        if state.wrap_up_deadline is not None:
+            timers.schedule_wrap_up(state)
+    elif outcome.start_acw:
         apply_status(
             sess,
             state,
