@@ -147,7 +147,7 @@ def _join_shared(var_dir: Path) -> _Lease:
         port = _read_int(directory / "redis.port")
         process = None
         if not (pid and port and _pid_alive(pid) and _ping(port)):
-            process, port = _spawn(directory / "data", die_with_parent=False)
+            process, port = _spawn(directory / "data", tied=False)
             pid = process.pid
             (directory / "redis.pid").write_text(f"{pid}\n")
             (directory / "redis.port").write_text(f"{port}\n")
@@ -190,15 +190,19 @@ def _start_private(var_dir: Path) -> _Lease:
         if owner.isdigit() and not _pid_alive(int(owner)):
             shutil.rmtree(stale, ignore_errors=True)
     directory = parent / f"run-{os.getpid()}"
-    process, port = _spawn(directory, die_with_parent=True)
+    process, port = _spawn(directory, tied=True)
     return _Lease(directory=directory, port=port, pid=process.pid, shared=False, process=process)
 
 
 # --- Processes ----------------------------------------------------------------------------------
 
 
-def _spawn(directory: Path, *, die_with_parent: bool) -> tuple[subprocess.Popen, int]:
-    """Start redis-server on a free 127.0.0.1 port; retry when another process took the port."""
+def _spawn(directory: Path, *, tied: bool) -> tuple[subprocess.Popen, int]:
+    """Start redis-server on a free 127.0.0.1 port; retry when another process took the port.
+
+    ``tied``: the server dies with this process (private servers); a shared one must outlive the
+    command that started it while another command still uses it.
+    """
     binary = redis_server_binary()
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "redis.log"
@@ -222,7 +226,7 @@ def _spawn(directory: Path, *, die_with_parent: bool) -> tuple[subprocess.Popen,
             stderr=subprocess.DEVNULL,
             # Own session: a Ctrl-C meant for the workers must not kill their broker first.
             start_new_session=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,
+            preexec_fn=die_with_parent if tied else None,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -237,8 +241,12 @@ def _spawn(directory: Path, *, die_with_parent: bool) -> tuple[subprocess.Popen,
     raise EmbeddedRedisError(f"{binary} did not start (log {log}):\n{last_error}")
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when its parent dies (best effort)."""
+def die_with_parent() -> None:
+    """``preexec_fn``: ask Linux to SIGTERM the child when its parent dies (best effort).
+
+    Our commands stop their children on any exit they can see; this covers the one they cannot
+    (SIGKILL, OOM), so no server, worker or test run is left orphaned holding ports and pidfiles.
+    """
     if sys.platform.startswith("linux"):
         import ctypes
 

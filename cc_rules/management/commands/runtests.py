@@ -28,7 +28,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from cc_rules.embedded_redis import EmbeddedRedisError, ensure_redis, release_redis
+from cc_rules.embedded_redis import (
+    EmbeddedRedisError,
+    die_with_parent,
+    ensure_redis,
+    release_redis,
+)
 
 OWN_FLAG = "--no-skips"
 
@@ -96,7 +101,9 @@ def run_pytest(args: list[str], *, no_skips: bool, out) -> int:
             + ("; skips fail the run" if env.get("CC_FAIL_ON_SKIP") == "1" else "")
         )
         out.flush()
-        return _wait(subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=_cwd(), env=env))
+        command = [sys.executable, "-m", "pytest", *args]
+        process = subprocess.Popen(command, cwd=_cwd(), env=env, preexec_fn=die_with_parent)
+        return _wait(process)
     finally:
         signal.signal(signal.SIGTERM, previous)
         release_redis()

@@ -27,7 +27,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from cc_rules.embedded_redis import EmbeddedRedisError, ensure_redis, release_redis
+from cc_rules.embedded_redis import (
+    EmbeddedRedisError,
+    die_with_parent,
+    ensure_redis,
+    release_redis,
+)
 
 DEMO_USERS = (
     ("alice", "agent, blended: voice email chat im"),
@@ -144,6 +149,7 @@ class Command(BaseCommand):
                 stdin=subprocess.DEVNULL,
                 # Own process group: we decide the stop order, and can sweep stragglers.
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         return children
 
@@ -154,6 +160,7 @@ class Command(BaseCommand):
         if self._stop_requested:
             return
         db = settings.DATABASES["default"]
+        redis_dir = Path(settings.VAR_DIR) / "redis"
         lines = [
             "",
             f"cc-rules is up at {base}/  ({'DEBUG, runserver' if settings.DEBUG else 'gunicorn'})",
@@ -162,7 +169,7 @@ class Command(BaseCommand):
             f"  API docs     {base}/api/docs/   schema {base}/api/schema/",
             f"  database     {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}",
             f"  redis        {env['REDIS_URL']}"
-            + (" (embedded, files in var/redis/)" if self._embedded else " (REDIS_URL)"),
+            + (f" (embedded, files in {redis_dir})" if self._embedded else " (REDIS_URL)"),
             "  processes    " + ", ".join(f"{n} pid {p.pid}" for n, p in children.items()),
         ]
         if settings.DEBUG:
@@ -185,14 +192,14 @@ class Command(BaseCommand):
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """Fail before migrating and starting workers when the web port is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from exc
+    """Fail before migrating and starting workers when something already answers on the port.
+
+    A connect, not a trial bind: with SO_REUSEADDR a bind can succeed next to a live listener,
+    and without it a port in TIME_WAIT from our own last run would look taken.
+    """
+    probe = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    with contextlib.suppress(OSError), socket.create_connection((probe, port), timeout=1.0):
+        raise CommandError(f"Port {port} on {probe} is already in use (another serve?).")
 
 
 def _wait_for_port(host: str, port: int, children: dict, stopped, timeout: float = 60.0) -> None:
