@@ -41,12 +41,28 @@ def _fresh_rules_cache():
     selectors.clear_cache()
 
 
+def _uses_db(request) -> bool:
+    names = request.fixturenames
+    return request.node.get_closest_marker("django_db") is not None or any(
+        f in names for f in ("db", "transactional_db", "live_server")
+    )
+
+
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    names = request.fixturenames
+    return bool(marker and marker.kwargs.get("transaction")) or any(
+        f in names for f in ("transactional_db", "live_server")
+    )
+
+
 @pytest.fixture(autouse=True)
 def _reference_data(request):
     """Channels exist in every database test (a transactional test's flush removes them)."""
-    if not any(f in request.fixturenames for f in ("db", "transactional_db", "live_server")):
+    if not _uses_db(request):
         yield
         return
+    request.getfixturevalue("_django_db_helper")  # the database is set up first
     ensure_reference_data(Channel, RulesVersion)
     if settings.IS_POSTGRES:
         with connection.cursor() as cursor:  # never run a test with history protection lifted
@@ -55,18 +71,16 @@ def _reference_data(request):
 
 
 @pytest.fixture(autouse=True)
-def _allow_flush_of_protected_history(request):
+def _allow_flush_of_protected_history(request, _reference_data):
     """Let a transactional test's final flush TRUNCATE the protected history table.
 
     Test-only: the history triggers let rows go only while ``cc_rules.archiving`` is on
     (DECISIONS.md, "Engineering"); we turn it on just before pytest-django flushes, and off
     again at the start of every test so no test runs with protection lifted.
     """
-    transactional = any(f in request.fixturenames for f in ("transactional_db", "live_server"))
-    if not settings.IS_POSTGRES or not transactional:
+    if not settings.IS_POSTGRES or not _uses_db(request) or not _is_transactional(request):
         yield
         return
-    request.getfixturevalue("transactional_db")
     yield
     with connection.cursor() as cursor:
         cursor.execute("SET cc_rules.archiving = 'on'")
