@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "cc_rules.api.middleware.RequestIdMiddleware",
+    # Innermost: owns the transaction around the view for requests with Idempotency-Key.
+    "cc_rules.api.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "cc_rules.urls"
@@ -120,6 +122,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "redis://1
 CELERY_TIMEZONE = "UTC"
 # The wrap-up sweeper's period (seconds). Exactly one beat may run (README, "Timers").
 CC_SWEEP_INTERVAL = env.float("CC_SWEEP_INTERVAL", default=1.0)
+# Throttle counters (cc_rules/api/throttling.py); a Redis that is down lets requests through.
+CC_THROTTLE_REDIS_URL = env.str("CC_THROTTLE_REDIS_URL", default=REDIS_URL or CELERY_BROKER_URL)
 # Send ETA wake-ups for deadlines to the broker (tests that drive timers directly turn it off).
 CC_SEND_WAKEUPS = env.bool("CC_SEND_WAKEUPS", default=True)
 
@@ -152,6 +156,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "cc_rules.api.errors.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Per-user rate on writes (the router is exempt); the token view sets its own login limits.
+    "DEFAULT_THROTTLE_CLASSES": ["cc_rules.api.throttling.UserWritesThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user_writes": env.str("CC_THROTTLE_USER_WRITES", default="50/second"),
         "login": env.str("CC_THROTTLE_LOGIN", default="10/minute"),
@@ -164,6 +170,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set (the same channel/status lists appear in several serializers).
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "cc_rules.engine.rulebook.CHANNELS",
+        "StatusEnum": "cc_rules.choices.Status",
+        "RequestableStatusEnum": "cc_rules.choices.RequestableStatus",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cc_rules.api.schema.document_conventions",
+    ],
 }
 
 # --- Product settings -----------------------------------------------------------------------

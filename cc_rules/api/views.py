@@ -30,6 +30,7 @@ from .serializers import (
     MeSerializer,
     StatusRequest,
 )
+from .throttling import LoginIPThrottle, LoginUsernameThrottle
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="invalid"),
@@ -56,7 +57,12 @@ def validated(serializer_class, request: Request) -> dict:
 
 
 class TokenView(ObtainAuthToken):
-    """``POST /auth/token/`` {username, password} → {token}."""
+    """``POST /auth/token/`` {username, password} → {token}.
+
+    Brute force: ``CC_THROTTLE_LOGIN`` per client IP and per username (cc_rules/api/throttling.py).
+    """
+
+    throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
 
     @extend_schema(
         request={

@@ -1,0 +1,289 @@
+"""``Idempotency-Key`` on every POST and PUT under /api/v1/ (API.md "Conventions"; the IETF
+draft "The Idempotency-Key HTTP Header Field"; DECISIONS.md "Engineering").
+
+A request that carries the header runs like this, all in ONE database transaction:
+
+1. claim the key: on PostgreSQL ``pg_try_advisory_xact_lock(hash(user, endpoint, key))``; a
+   duplicate that arrives while the first is still running does not get the lock and is answered
+   409 ``request_in_progress`` at once. On SQLite the claim is the insert of the unique
+   ``IdempotencyRecord`` row (``transaction_mode=IMMEDIATE`` already serialises writers, so a
+   duplicate waits for the first and then replays it);
+2. a live record with the same body fingerprint: replay its status and body, with
+   ``Idempotent-Replayed: true``; with another fingerprint: 422 ``idempotency_key_reused``;
+3. otherwise run the view inside a savepoint of that transaction (the services' own
+   ``atomic()`` blocks nest inside it), and store the response in the same transaction as the
+   state change, so a retry finds either the stored response or no trace of the work.
+
+What is stored: 2xx and 4xx answers of the view, except 401 (who asked is not established)
+and 429 (the request never ran; ``Retry-After`` invites the same retry). 5xx is never stored.
+Anything but a 2xx also rolls the view's savepoint back: a refused request leaves nothing
+behind. Only a SHA-256 of the request body is kept, never the body (IM text, R5).
+
+Keys live ``CC_IDEMPOTENCY_TTL_HOURS`` (default 24 h): an expired record is treated as absent
+and replaced, and ``manage.py purge_idempotency`` (run it daily from cron or beat) deletes them.
+
+Why a middleware and not a DRF view mixin: it cannot be forgotten on a new view (every POST/PUT
+under /api/v1/ passes through it), and it owns the transaction around the whole view, response
+rendering included. Token users are authenticated inside DRF views, so the middleware resolves
+the caller itself with DRF's own authentication classes (token, and session with its CSRF
+check); a request that does not authenticate passes through untouched and the view answers
+401/403 as usual. It sits right after ``RequestIdMiddleware``, the innermost of the stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+
+from cc_rules.models import IdempotencyRecord
+from cc_rules.selectors import db_now
+
+from .middleware import DatabaseUnavailableMiddleware
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1/"
+EXEMPT_PATHS = frozenset({"/api/v1/auth/token/"})  # anonymous, and its body would be a token
+METHODS = frozenset({"POST", "PUT"})
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+ENDPOINT_MAX = 200  # IdempotencyRecord.endpoint
+NOT_STORED = frozenset({401, 429})
+IN_PROGRESS = 0  # status_code of a claim whose response is not written yet (SQLite)
+
+
+def parse_key(raw: str) -> str:
+    """The key from the header: an RFC 8941 sf-string (``"abc"``) or, leniently, a bare token.
+
+    1 to 255 printable ASCII characters; anything else raises ``ValueError`` (→ 400).
+    """
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    if not value:
+        raise ValueError("Idempotency-Key is empty.")
+    if len(value) > MAX_KEY_LENGTH:
+        raise ValueError(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters.")
+    if not all(" " <= ch <= "~" for ch in value):
+        raise ValueError("Idempotency-Key must be printable ASCII.")
+    return value
+
+
+def fingerprint(content_type: str, body: bytes) -> str:
+    """SHA-256 of the media type and the body; JSON is canonicalised so key order is ignored."""
+    try:
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        canonical = body
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return hashlib.sha256(media_type.encode() + b"\n" + canonical).hexdigest()
+
+
+def endpoint_of(request: HttpRequest) -> str:
+    endpoint = f"{request.method} {request.path_info}"
+    if len(endpoint) > ENDPOINT_MAX:
+        endpoint = (
+            f"{request.method} sha256:{hashlib.sha256(request.path_info.encode()).hexdigest()}"
+        )
+    return endpoint
+
+
+def lock_id(user_id: int, endpoint: str, key: str) -> int:
+    """A signed 64-bit advisory-lock id for (user, endpoint, key)."""
+    digest = hashlib.sha256(f"idempotency\0{user_id}\0{endpoint}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def error(status: int, code: str, detail: str, **headers: str) -> HttpResponse:
+    response = JsonResponse({"code": code, "detail": detail, "rule": None}, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def authenticated_user(request: HttpRequest) -> Any | None:
+    """The caller as DRF's configured authenticators see it, or None (the view answers 401/403).
+
+    Session users go through ``SessionAuthentication``, CSRF check included, so a forged
+    cross-site request never claims a key.
+    """
+    forced = getattr(request, "_force_auth_user", None)  # APIClient.force_authenticate
+    if forced is not None:
+        return forced
+    drf_request = Request(request)
+    for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        try:
+            result = authenticator().authenticate(drf_request)
+        except exceptions.APIException:
+            return None
+        if result is not None:
+            user = result[0]
+            return user if getattr(user, "is_authenticated", False) else None
+    return None
+
+
+class _Undo(Exception):
+    """Raised out of the view's savepoint to roll it back while keeping the response."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+class IdempotencyMiddleware:
+    """Replays retried POST/PUT requests that carry ``Idempotency-Key`` (see module docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw = request.headers.get(HEADER)
+        if (
+            raw is None
+            or request.method not in METHODS
+            or not request.path_info.startswith(API_PREFIX)
+            or request.path_info in EXEMPT_PATHS
+        ):
+            return self.get_response(request)
+        try:
+            key = parse_key(raw)
+        except ValueError as exc:
+            return error(400, "invalid", str(exc))
+        try:
+            user = authenticated_user(request)
+            if user is None:
+                return self.get_response(request)
+            try:
+                body = request.body
+            except RequestDataTooBig:
+                return error(400, "invalid", "The request body is too large.")
+            digest = fingerprint(request.content_type or "", body)
+            return self._handle(request, user, endpoint_of(request), key, digest)
+        except (OperationalError, InterfaceError):
+            # Raised here, outside any view, it would become a bare 500: answer as the API does.
+            log.warning("database unavailable during an idempotent request")
+            return DatabaseUnavailableMiddleware._unavailable()
+
+    def _handle(
+        self, request: HttpRequest, user: Any, endpoint: str, key: str, digest: str
+    ) -> HttpResponse:
+        postgres = connection.vendor == "postgresql"
+        with transaction.atomic():
+            if postgres and not _try_lock(lock_id(user.pk, endpoint, key)):
+                return _in_progress()
+            now = db_now()
+            record = IdempotencyRecord.objects.filter(user=user, endpoint=endpoint, key=key).first()
+            if record is not None and record.expires_at > now:
+                return _answer_existing(record, digest)
+            if record is not None:
+                record.delete()  # expired: the key is free again
+            expires = now + timedelta(hours=settings.CC_IDEMPOTENCY_TTL_HOURS)
+            claim = None
+            if not postgres:
+                try:
+                    with transaction.atomic():
+                        claim = IdempotencyRecord.objects.create(
+                            user=user,
+                            endpoint=endpoint,
+                            key=key,
+                            body_hash=digest,
+                            status_code=IN_PROGRESS,
+                            response_body=None,
+                            created_at=now,
+                            expires_at=expires,
+                        )
+                except IntegrityError:
+                    return _in_progress()
+            response = self._run_view(request)
+            stored = _storable_body(response)
+            if stored is _NOT_STORABLE:
+                if claim is not None:
+                    claim.delete()
+                return response
+            if claim is None:
+                claim = IdempotencyRecord(
+                    user=user, endpoint=endpoint, key=key, created_at=now, expires_at=expires
+                )
+            claim.body_hash = digest
+            claim.status_code = response.status_code
+            claim.response_body = stored
+            claim.save()
+            return response
+
+    def _run_view(self, request: HttpRequest) -> HttpResponse:
+        """Run the view in a savepoint; anything but a 2xx rolls its writes back."""
+        try:
+            with transaction.atomic():
+                response = self.get_response(request)
+                if not 200 <= response.status_code < 300:
+                    raise _Undo(response)
+                return response
+        except _Undo as undo:
+            return undo.response
+
+
+def _try_lock(lock: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock])
+        return bool(cursor.fetchone()[0])
+
+
+def _in_progress() -> HttpResponse:
+    return error(
+        409,
+        "request_in_progress",
+        "A request with this Idempotency-Key is still being processed; retry later.",
+        **{"Retry-After": "1"},
+    )
+
+
+def _answer_existing(record: IdempotencyRecord, digest: str) -> HttpResponse:
+    if record.status_code == IN_PROGRESS:
+        return _in_progress()
+    if record.body_hash != digest:
+        return error(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request body.",
+        )
+    response = JsonResponse(record.response_body, status=record.status_code, safe=False)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+_NOT_STORABLE = object()
+
+
+def _storable_body(response: HttpResponse) -> Any:
+    """The JSON body to keep for replays, or ``_NOT_STORABLE``."""
+    code = response.status_code
+    if not (200 <= code < 300 or 400 <= code < 500) or code in NOT_STORED:
+        return _NOT_STORABLE
+    if hasattr(response, "data"):  # a DRF Response: keep the JSON whatever was rendered
+        return json.loads(JSONRenderer().render(response.data) or b"null")
+    if response.get("Content-Type", "").startswith("application/json"):
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            return _NOT_STORABLE
+    return _NOT_STORABLE
+
+
+def purge_expired(now: Any = None) -> int:
+    """Delete expired idempotency records; returns how many. Safe to run at any time."""
+    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=now or db_now()).delete()
+    return deleted
