@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status as http
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -29,6 +30,7 @@ from .serializers import (
     LoginRequest,
     MeSerializer,
     StatusRequest,
+    StrictSerializer,
 )
 from .throttling import LoginIPThrottle, LoginUsernameThrottle
 
@@ -56,12 +58,17 @@ def validated(serializer_class, request: Request) -> dict:
     return serializer.validated_data
 
 
+class TokenRequest(StrictSerializer, AuthTokenSerializer):
+    """DRF's credentials check, refusing undocumented fields like every other request."""
+
+
 class TokenView(ObtainAuthToken):
     """``POST /auth/token/`` {username, password} → {token}.
 
     Brute force: ``CC_THROTTLE_LOGIN`` per client IP and per username (cc_rules/api/throttling.py).
     """
 
+    serializer_class = TokenRequest
     throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
 
     @extend_schema(

@@ -1,0 +1,334 @@
+"""The authorization matrix (issue 7; OWASP API1 "BOLA", API3 "mass assignment").
+
+Every endpoint under /api/v1/ (enumerated from the URL resolver, so a new endpoint without an
+entry here fails) x {anonymous, agent self, other agent, supervisor, compliance, router, admin}
+→ the expected status. The request is the same for every caller and targets alice's things:
+her interactions, her name, her session. "Other agent" is bob: on ``/me/…`` he acts on his own
+session (bob's status on a channel his role does not see is 404, R1), and on alice's
+interactions he must get 404 — as if they did not exist — never 200, 403 or 409.
+
+Each case starts from the same state (a module-wide transaction, rolled back per test):
+alice logged in on her channels with a chat offered (``offered``), a chat she handles
+(``active``), an e-mail ended and not yet done (``ended``), an e-mail done (``done``) and voice
+in after-call work after a call (``acw``); bob and sam logged in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from cc_rules.models import AgentChannelState, Contact, Interaction
+
+from .conftest import db_state
+
+ROLES = {
+    "anonymous": None,
+    "self": "alice",
+    "other_agent": "bob",
+    "supervisor": "sam",
+    "compliance": "cora",
+    "router": "router",
+    "admin": "admin",
+}
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def api_endpoints() -> dict[tuple[str, str], str]:
+    """{(url name, METHOD): route} for every view under /api/v1/, from the URL resolver."""
+    found: dict[tuple[str, str], str] = {}
+
+    def walk(patterns, prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                route = prefix + str(pattern.pattern)
+                if not route.startswith("api/v1/"):
+                    continue
+                view = getattr(pattern.callback, "view_class", None) or pattern.callback.cls
+                for method in METHODS:
+                    if hasattr(view, method):
+                        found[(pattern.name, method.upper())] = route
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+@dataclass(frozen=True)
+class Case:
+    """One endpoint and method: how to call it, and the status per caller."""
+
+    url: str  # formatted with the fixture's ids: {offered}, {active}, {contact}…
+    expect: dict[str, int]
+    body: dict | Callable[[str], dict] | None = None
+    note: str = ""
+    params: dict = field(default_factory=dict)
+
+
+# Shorthands for the common shapes of `expect`.
+def agents_only(self_: int = 200, other: int = 200, sam: int = 200) -> dict[str, int]:
+    """An agent's own session: agents yes; compliance, router, admin have no session (403)."""
+    return {
+        "anonymous": 401,
+        "self": self_,
+        "other_agent": other,
+        "supervisor": sam,
+        "compliance": 403,
+        "router": 403,
+        "admin": 403,
+    }
+
+
+def own_interaction(self_: int) -> dict[str, int]:
+    """Alice's interaction: any other agent (bob, and sam as an agent) gets 404 (BOLA)."""
+    return agents_only(self_=self_, other=404, sam=404)
+
+
+SUPERVISORS = {
+    "anonymous": 401,
+    "self": 403,
+    "other_agent": 403,
+    "supervisor": 200,
+    "compliance": 403,
+    "router": 403,
+    "admin": 200,
+}
+AUDITORS = {**SUPERVISORS, "compliance": 200}
+
+
+def _teammate(user: str | None) -> dict:
+    """Sam is alice's teammate; sam himself names bob (naming yourself is a 400 of its own)."""
+    return {"to": "bob" if user == "sam" else "sam"}
+
+
+MATRIX: dict[tuple[str, str], Case] = {
+    ("token", "POST"): Case(
+        "/api/v1/auth/token/",
+        # Everyone may log in (the caller's own credentials; anonymous uses alice's).
+        dict.fromkeys(ROLES, 200),
+        body=lambda user: {"username": user or "alice", "password": "demo"},
+    ),
+    ("me", "GET"): Case("/api/v1/me/", agents_only()),
+    ("me-effective-rules", "GET"): Case("/api/v1/me/effective-rules/", agents_only()),
+    ("me-login", "POST"): Case("/api/v1/me/login/", agents_only(), body={}),
+    ("me-logout", "POST"): Case(
+        "/api/v1/me/logout/", agents_only(self_=409), body={}, note="alice has open work"
+    ),
+    ("me-channel-status", "PUT"): Case(
+        "/api/v1/me/channels/email/status/",
+        agents_only(other=404),  # bob's role does not see email: invisible = absent (R1)
+        body={"status": "not_ready", "reason": "break"},
+    ),
+    ("me-dnd", "PUT"): Case("/api/v1/me/dnd/", agents_only(), body={"enabled": True}),
+    ("me-forwarding", "PUT"): Case(
+        "/api/v1/me/forwarding/", agents_only(), body={"to_extension": None}
+    ),
+    ("agents", "GET"): Case("/api/v1/agents/", SUPERVISORS),
+    ("agent-detail", "GET"): Case("/api/v1/agents/alice/", SUPERVISORS),
+    ("agent-channel-status", "PUT"): Case(
+        "/api/v1/agents/alice/channels/email/status/",
+        SUPERVISORS,
+        body={"status": "not_ready", "reason": "meeting"},
+    ),
+    ("interactions", "GET"): Case("/api/v1/interactions/", agents_only()),
+    ("interactions", "POST"): Case(
+        "/api/v1/interactions/",
+        # Inbound offers are the router's (admins too); agents may not offer work to alice.
+        {**agents_only(self_=403, other=403, sam=403), "router": 201, "admin": 201},
+        body={"channel": "email", "direction": "inbound", "agent": "alice", "contact": 0},
+    ),
+    ("interaction-detail", "GET"): Case("/api/v1/interactions/{offered}/", own_interaction(200)),
+    ("interaction-accept", "POST"): Case(
+        "/api/v1/interactions/{offered}/accept/", own_interaction(200), body={}
+    ),
+    ("interaction-reject", "POST"): Case(
+        "/api/v1/interactions/{offered}/reject/", own_interaction(200), body={}
+    ),
+    ("interaction-end", "POST"): Case(
+        "/api/v1/interactions/{active}/end/", own_interaction(200), body={"how": "chat_ended"}
+    ),
+    ("interaction-done", "POST"): Case(
+        "/api/v1/interactions/{ended}/done/", own_interaction(200), body={}
+    ),
+    ("interaction-close", "POST"): Case(
+        "/api/v1/interactions/{done}/close/", own_interaction(200), body={}
+    ),
+    ("interaction-wrap-up-extend", "POST"): Case(
+        "/api/v1/interactions/{acw}/wrap-up/extend/", own_interaction(200), body={}
+    ),
+    ("interaction-consult", "POST"): Case(
+        "/api/v1/interactions/{active}/consult/", own_interaction(201), body=_teammate
+    ),
+    ("interaction-conference", "POST"): Case(
+        "/api/v1/interactions/{active}/conference/", own_interaction(201), body=_teammate
+    ),
+    ("interaction-messages", "POST"): Case(
+        "/api/v1/interactions/{active}/messages/",
+        # The router (and admin) writes the contact's side of any chat.
+        {**own_interaction(201), "router": 201, "admin": 201},
+        body={"text": "Hello"},
+    ),
+    ("contacts", "GET"): Case("/api/v1/contacts/", {**agents_only(), "router": 200, "admin": 200}),
+    ("contact-detail", "GET"): Case(
+        "/api/v1/contacts/{contact}/", {**agents_only(), "router": 200, "admin": 200}
+    ),
+    ("decision-offer", "POST"): Case(
+        "/api/v1/decisions/offer/",
+        # An agent may ask only about themself; router, supervisors and admins about anyone.
+        {**agents_only(other=403), "router": 200, "admin": 200},
+        body={"agent": "alice", "channel": "chat"},
+    ),
+    ("im-send", "POST"): Case(
+        "/api/v1/im/", agents_only(202, 202, 202), body={"to": "sam", "text": "hi"}
+    ),
+    ("im-inbox", "GET"): Case("/api/v1/im/inbox/", agents_only()),
+    ("audit-status-changes", "GET"): Case("/api/v1/audit/status-changes/", AUDITORS),
+    ("audit-time-in-status", "GET"): Case("/api/v1/audit/time-in-status/", AUDITORS),
+    ("audit-verify", "GET"): Case("/api/v1/audit/verify/", AUDITORS),
+    ("audit-rule-changes", "GET"): Case("/api/v1/audit/rule-changes/", AUDITORS),
+}
+
+
+# --- the state every case starts from ----------------------------------------------------------
+def _ok(response, *codes: int) -> dict:
+    assert response.status_code in codes, (response.status_code, response.content)
+    return response.json()
+
+
+def _client(username: str) -> APIClient:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def build_state() -> dict[str, int]:
+    alice, router = _client("alice"), _client("router")
+    contact = Contact.objects.order_by("pk").first().pk
+
+    def status(client, channel, body):
+        _ok(client.put(f"/api/v1/me/channels/{channel}/status/", body, format="json"), 200)
+
+    def offer(channel):
+        body = {"channel": channel, "direction": "inbound", "agent": "alice", "contact": contact}
+        return _ok(router.post("/api/v1/interactions/", body, format="json"), 201)["id"]
+
+    def act(pk, action, body=None):
+        _ok(alice.post(f"/api/v1/interactions/{pk}/{action}/", body or {}, format="json"), 200)
+
+    for username in ("alice", "bob", "sam"):
+        _ok(_client(username).post("/api/v1/me/login/", {}, format="json"), 200)
+    for channel in ("voice", "email", "chat"):
+        status(alice, channel, {"status": "ready"})
+    status(_client("sam"), "chat", {"status": "ready"})
+    ids = {"contact": contact}
+    ids["acw"] = offer("voice")
+    act(ids["acw"], "accept")
+    act(ids["acw"], "end", {"how": "hangup"})  # voice → after-call work (15 s, extendable)
+    ids["done"] = offer("email")
+    act(ids["done"], "accept")
+    act(ids["done"], "end", {"how": "sent"})
+    act(ids["done"], "done")
+    ids["ended"] = offer("email")
+    act(ids["ended"], "accept")
+    act(ids["ended"], "end", {"how": "sent"})
+    ids["active"] = offer("chat")
+    act(ids["active"], "accept")
+    ids["offered"] = offer("chat")
+    # Deadlines far ahead: an offer or a wrap-up must not expire while the module runs.
+    later = timezone.now() + timedelta(days=1)
+    Interaction.objects.filter(state="offered").update(offer_deadline=later)
+    AgentChannelState.objects.filter(wrap_up_deadline__isnull=False).update(wrap_up_deadline=later)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def world(demo_module, django_db_blocker):
+    """Alice's interactions, built once inside the module's transaction (see conftest)."""
+    with django_db_blocker.unblock():
+        return build_state()
+
+
+# --- the one parametrized test -----------------------------------------------------------------
+ENDPOINTS = api_endpoints()
+
+
+def _params():
+    for key in sorted(set(ENDPOINTS) | set(MATRIX)):
+        for role in ROLES:
+            yield pytest.param(key, role, id=f"{key[1]} {key[0]} as {role}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("endpoint", "role"), list(_params()))
+def test_authorization_matrix(world, endpoint, role):
+    assert endpoint in ENDPOINTS, f"stale matrix entry {endpoint}: no such endpoint any more"
+    assert endpoint in MATRIX, (
+        f"{endpoint} ({ENDPOINTS[endpoint]}) has no entry in the authorization matrix: add one "
+        "with the expected status for every caller"
+    )
+    case = MATRIX[endpoint]
+    assert set(case.expect) == set(ROLES), f"{endpoint}: expect must name every caller"
+    username = ROLES[role]
+    client = _client(username) if username else APIClient()
+    url = case.url.format(**world)
+    body = case.body(username) if callable(case.body) else case.body
+    if body is not None and "contact" in body and body["contact"] == 0:
+        body = {**body, "contact": world["contact"]}
+    before = db_state()
+    response = getattr(client, endpoint[1].lower())(url, body, format="json")
+    expected = case.expect[role]
+    assert response.status_code == expected, (
+        f"{endpoint[1]} {url} as {role}: {response.status_code} {response.content[:300]!r}"
+        + (f" ({case.note})" if case.note else "")
+    )
+    if response.status_code >= 400:
+        error = response.json()
+        assert {"code", "detail", "rule"} <= set(error), error
+        if response.status_code in (401, 403, 404):
+            # A refusal leaves nothing behind (the token row of a login is the only write).
+            assert db_state() == before
+    if role == "other_agent" and expected == 404:
+        assert response.json()["code"] == "not_found"
+
+
+# --- mass assignment: only documented fields are accepted --------------------------------------
+SMUGGLED = {"agent_id": 2, "state": "closed", "role": "admin", "is_superuser": True, "user": 1}
+
+
+def _writes():
+    for key, case in sorted(MATRIX.items()):
+        if key[1] in ("POST", "PUT"):
+            role = next(r for r in ROLES if 200 <= case.expect[r] < 300)
+            yield pytest.param(key, role, id=f"{key[1]} {key[0]} as {role}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("endpoint", "role"), list(_writes()))
+def test_unknown_fields_are_refused_and_change_nothing(world, endpoint, role):
+    """No mass assignment (OWASP API3): ``agent``, ``state``, ``role``… are never accepted."""
+    case = MATRIX[endpoint]
+    username = ROLES[role]
+    client = _client(username) if username else APIClient()
+    body = case.body(username) if callable(case.body) else dict(case.body or {})
+    if body.get("contact") == 0:
+        body["contact"] = world["contact"]
+    before = db_state()
+    response = getattr(client, endpoint[1].lower())(
+        case.url.format(**world), {**body, **SMUGGLED}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    error = response.json()
+    assert error["code"] == "invalid"
+    assert set(SMUGGLED) <= set(error["fields"]), error
+    assert db_state() == before
