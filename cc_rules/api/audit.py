@@ -157,14 +157,15 @@ class StatusChangeFilter(filters.FilterSet):
     """The filters of ``/audit/status-changes/``; a value that is not valid is a 400."""
 
     agent = filters.CharFilter(field_name="agent__user__username", help_text="Agent username.")
-    channel = filters.ChoiceFilter(choices=ChannelCode.choices)
+    channel = filters.ChoiceFilter(choices=ChannelCode.choices, empty_label="All channels")
     status = filters.ChoiceFilter(
         field_name="to_status",
         choices=[*Status.choices, ("on", "DND on"), ("off", "DND off")],
         help_text="The status changed to (`to_status`).",
+        empty_label="All statuses",
     )
-    cause = filters.ChoiceFilter(choices=Cause.choices)
-    event = filters.ChoiceFilter(choices=Event.choices)
+    cause = filters.ChoiceFilter(choices=Cause.choices, empty_label="All causes")
+    event = filters.ChoiceFilter(choices=Event.choices, empty_label="All events")
     since = MomentFilter(
         field_name="at", lookup_expr="gte", help_text="From this moment on (ISO date/datetime)."
     )

@@ -1,0 +1,255 @@
+"""Dashboards for compliance staff and supervisors under /admin/dashboard/ (R16, issue 6).
+
+Three read-only pages inside the admin's look: time in status per agent and day (stacked bars
+drawn by the vendored Chart.js, served from our static files), the live board of agents and
+their channel states, and the status history with filters. Access: active staff users in the
+``compliance`` or ``supervisor`` group, or superusers; anonymous users and non-staff go to the
+admin login, other staff get 403. Reads only: every number comes from
+``cc_rules.services.audit`` or a plain query; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, time, timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.dateparse import parse_date, parse_datetime
+
+from cc_rules.api.audit import StatusChangeFilter, can_read_audit
+from cc_rules.choices import OPEN_STATES, ChannelCode, Status
+from cc_rules.models import Agent, AgentChannelState, Channel, Interaction, StatusChange
+from cc_rules.services.audit import DND, HANDLING, database_now, time_in_status
+
+MAX_DAYS = 31
+MAX_CHARTS = 24
+HISTORY_PAGE = 100
+SERIES = [  # stacked bottom-up; `ready` is split into handling and idle ready time
+    (HANDLING, "Handling"),
+    ("ready_idle", "Ready (idle)"),
+    (Status.NOT_READY, "Not ready"),
+    (Status.AFTER_CALL_WORK, "After-call work"),
+]
+
+
+def dashboard_view(view):
+    """Compliance, supervisors (staff) and superusers only (issue 6, item 4)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not can_read_audit(user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _page(request: HttpRequest, template: str, tab: str, **context: Any) -> HttpResponse:
+    base = admin.site.each_context(request)
+    base["is_nav_sidebar_enabled"] = False  # the dashboards want the full width
+    tabs = [
+        ("time", "Time in status", reverse("dashboard:time-in-status")),
+        ("live", "Live board", reverse("dashboard:live")),
+        ("history", "History", reverse("dashboard:history")),
+    ]
+    return render(
+        request,
+        template,
+        {
+            **base,
+            "tab": tab,
+            "tabs": tabs,
+            "title": {t: n for t, n, _ in tabs}[tab],
+            **context,
+        },
+    )
+
+
+# --- time in status per agent and day -----------------------------------------------------------
+class RangeForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    days = forms.IntegerField(required=False, min_value=1, max_value=MAX_DAYS, initial=7)
+    agent = forms.ChoiceField(required=False)
+    channel = forms.ChoiceField(
+        required=False, choices=[("", "All channels"), *ChannelCode.choices]
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = Agent.objects.order_by("user__username").values_list("user__username", flat=True)
+        self.fields["agent"].choices = [("", "All agents"), *((n, n) for n in names)]
+
+
+@dashboard_view
+def time_in_status_page(request: HttpRequest) -> HttpResponse:
+    """Stacked bars per agent: hours per status and day (channels summed, or one channel)."""
+    form = RangeForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    now = database_now()
+    days = data.get("days") or 7
+    start = data.get("start") or (now.date() - timedelta(days=days - 1))
+    agent = (
+        Agent.objects.filter(user__username=data["agent"]).first() if data.get("agent") else None
+    )
+    channel = data.get("channel") or None
+
+    labels = [(start + timedelta(days=i)) for i in range(days)]
+    hours: dict[str, dict[str, list[float]]] = defaultdict(
+        lambda: {key: [0.0] * days for key, _ in [*SERIES, (DND, "")]}
+    )
+    for i, day in enumerate(labels):
+        since = datetime.combine(day, time.min, tzinfo=UTC)
+        if since > now:
+            break
+        for row in time_in_status(
+            agent=agent, since=since, until=since + timedelta(days=1), now=now
+        ):
+            if row["status"] == DND:
+                hours[row["agent"]][DND][i] += row["seconds"] / 3600
+                continue
+            if channel and row["channel"] != channel:
+                continue
+            key = "ready_idle" if row["status"] == Status.READY else row["status"]
+            if key in hours[row["agent"]]:
+                hours[row["agent"]][key][i] += row["seconds"] / 3600
+            if row["status"] == HANDLING:  # handling is part of ready: take it out of idle
+                hours[row["agent"]]["ready_idle"][i] -= row["seconds"] / 3600
+
+    totals = {
+        name: {key: round(sum(v), 2) for key, v in series.items()} for name, series in hours.items()
+    }
+    ranked = sorted(hours, key=lambda n: -sum(totals[n][k] for k, _ in SERIES))
+    charts = [
+        {
+            "agent": name,
+            "series": {k: [round(max(v, 0), 3) for v in hours[name][k]] for k in hours[name]},
+        }
+        for name in ranked[:MAX_CHARTS]
+    ]
+    return _page(
+        request,
+        "cc_admin/dashboard/time_in_status.html",
+        "time",
+        form=form,
+        chart_data={
+            "labels": [d.strftime("%a %d %b") for d in labels],
+            "series": [{"key": k, "label": label} for k, label in SERIES],
+            "dnd": {"key": DND, "label": "Do not disturb"},
+            "charts": charts,
+        },
+        table=[{"agent": n, **totals[n]} for n in ranked],
+        hidden=max(0, len(ranked) - MAX_CHARTS),
+        period=f"{labels[0]:%d %b %Y} to {labels[-1]:%d %b %Y}",
+        channel=dict(ChannelCode.choices).get(channel, "all channels") if channel else None,
+    )
+
+
+# --- live board ---------------------------------------------------------------------------------
+@dashboard_view
+def live_board(request: HttpRequest) -> HttpResponse:
+    """Every active agent's channels now: status, reason, since, pending, open work; DND."""
+    now = database_now()
+    channels = list(Channel.objects.order_by("code"))
+    open_work: dict[tuple[int, str], int] = {
+        (r["agent_id"], r["channel_id"]): r["n"]
+        for r in Interaction.objects.filter(state__in=OPEN_STATES)
+        .values("agent_id", "channel_id")
+        .annotate(n=Count("id"))
+    }
+    states: dict[int, dict[str, AgentChannelState]] = defaultdict(dict)
+    for state in AgentChannelState.objects.all():
+        states[state.agent_id][state.channel_id] = state
+    used = [c for c in channels if any(c.code in s for s in states.values())]
+    rows = []
+    summary = {
+        "agents": 0,
+        "logged_in": 0,
+        "ready": 0,
+        "not_ready": 0,
+        "after_call_work": 0,
+        "dnd": 0,
+        "open_work": sum(open_work.values()),
+    }
+    for agent in Agent.objects.filter(is_active=True).select_related("user", "role"):
+        cells = []
+        logged_in = False
+        for channel in used:
+            state = states[agent.pk].get(channel.code)
+            count = open_work.get((agent.pk, channel.code), 0)
+            if state is not None and state.status != Status.LOGGED_OFF:
+                logged_in = True
+                summary[state.status] = summary.get(state.status, 0) + 1
+            cells.append(
+                {
+                    "channel": channel,
+                    "state": state,
+                    "open": count,
+                    "seconds": int((now - state.since).total_seconds()) if state else None,
+                }
+            )
+        summary["agents"] += 1
+        summary["logged_in"] += logged_in
+        summary["dnd"] += agent.dnd
+        rows.append({"agent": agent, "cells": cells, "logged_in": logged_in})
+    rows.sort(key=lambda r: (not r["logged_in"], r["agent"].user.username))
+    template = (
+        "cc_admin/dashboard/_live_board.html"
+        if request.GET.get("partial")
+        else "cc_admin/dashboard/live.html"
+    )
+    return _page(request, template, "live", rows=rows, channels=used, summary=summary, now=now)
+
+
+# --- history ------------------------------------------------------------------------------------
+@dashboard_view
+def history_page(request: HttpRequest) -> HttpResponse:
+    """The ledger newest first with the API's filters; keyset pages, so deep pages stay cheap."""
+    params = request.GET.copy()
+    before = params.pop("before", [None])[-1]
+    query = {k: v for k, v in params.items() if v and k != "format"}
+    data = params.copy()
+    until = data.get("until", "")
+    if len(until) == 10 and parse_date(until):  # a date picked in the form: include that day
+        data["until"] = (parse_date(until) + timedelta(days=1)).isoformat()
+    filterset = StatusChangeFilter(data, queryset=StatusChange.objects.all())
+    rows = StatusChange.objects.none()
+    if filterset.is_valid():
+        rows = filterset.qs
+    rows = rows.select_related("agent__user").order_by("-at", "-id")
+    if before:
+        at_text, _, pk = before.rpartition("|")
+        moment = parse_datetime(at_text)
+        if moment is not None and pk.isdigit():
+            rows = rows.filter(at__lte=moment).exclude(at=moment, id__gte=int(pk))
+    page = list(rows[: HISTORY_PAGE + 1])
+    more = len(page) > HISTORY_PAGE
+    page = page[:HISTORY_PAGE]
+    older = None
+    if more:
+        last = page[-1]
+        older = "?" + urlencode({**query, "before": f"{last.at.isoformat()}|{last.pk}"})
+    agents = Agent.objects.order_by("user__username").values_list("user__username", flat=True)
+    return _page(
+        request,
+        "cc_admin/dashboard/history.html",
+        "history",
+        filterset=filterset,
+        rows=page,
+        older=older,
+        newest="?" + urlencode(query) if before else None,
+        csv_url=reverse("audit-status-changes") + "?" + urlencode({**query, "format": "csv"}),
+        agents=list(agents),
+    )
