@@ -12,3 +12,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
+
+# Under /api/ even Django's own 400/403/404/500 answer with API.md's error body.
+handler400 = "cc_rules.api.errors.handler400"
+handler403 = "cc_rules.api.errors.handler403"
+handler404 = "cc_rules.api.errors.handler404"
+handler500 = "cc_rules.api.errors.handler500"

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -94,3 +95,38 @@ def database_unavailable_response() -> Response:
         headers={"Retry-After": "5"},
     )
     return response
+
+
+# --- Django's own error views, for requests that never reach a DRF view ---------------------------
+# (no route matches, a request Django refuses before routing). Under /api/ they answer with the
+# same body as every other API error; elsewhere (admin) with Django's pages.
+def _api_path(request: Any) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _json_error(status_code: int, code: str, detail: str) -> HttpResponse:
+    return JsonResponse(error_body(code, detail), status=status_code)
+
+
+def handler400(request: Any, exception: Exception | None = None) -> HttpResponse:
+    if _api_path(request):
+        return _json_error(400, "invalid", "The request could not be understood.")
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request: Any, exception: Exception | None = None) -> HttpResponse:
+    if _api_path(request):
+        return _json_error(403, "forbidden", "You may not do this.")
+    return defaults.permission_denied(request, exception)
+
+
+def handler404(request: Any, exception: Exception | None = None) -> HttpResponse:
+    if _api_path(request):
+        return _json_error(404, "not_found", "No such endpoint or resource.")
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: Any) -> HttpResponse:
+    if _api_path(request):
+        return _json_error(500, "server_error", "Something went wrong on our side.")
+    return defaults.server_error(request)

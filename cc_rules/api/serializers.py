@@ -11,8 +11,23 @@ from cc_rules.choices import RequestableStatus, Status
 from cc_rules.engine.rulebook import CHANNELS
 
 
+def _wrong_json_type(field: serializers.Field, value: Any) -> str | None:
+    """The schema's JSON type, enforced: DRF would read ``1002`` as ``"1002"``, ``"yes"`` as
+    ``true`` and ``"5"`` as ``5``; the API takes each field only in its documented type."""
+    if value is None:
+        return None  # allow_null decides
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be true or false."
+    if isinstance(field, serializers.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "Not an integer."
+    if isinstance(field, serializers.CharField | serializers.ChoiceField):
+        return None if isinstance(value, str) else "Not a string."
+    return None
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not declare, so a client cannot smuggle ``agent`` or ``state``."""
+    """Refuses fields it does not declare, so a client cannot smuggle ``agent`` or ``state``,
+    and values of another JSON type than the field's."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
@@ -21,6 +36,13 @@ class StrictSerializer(serializers.Serializer):
                 raise serializers.ValidationError(
                     {name: ["Unknown field."] for name in unknown}, code="unknown_field"
                 )
+            wrong = {
+                name: [problem]
+                for name, field in self.fields.items()
+                if name in data and (problem := _wrong_json_type(field, data[name]))
+            }
+            if wrong:
+                raise serializers.ValidationError(wrong, code="invalid")
         return super().to_internal_value(data)
 
 

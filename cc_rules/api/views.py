@@ -19,6 +19,7 @@ from cc_rules.services.errors import NotFound
 
 from . import presenters
 from .pagination import CursorPage
+from .parsers import JSONParser
 from .permissions import IsAgent, IsSupervisor, agent_of
 from .serializers import ChannelStateSerializer as ChannelState
 from .serializers import (
@@ -69,6 +70,7 @@ class TokenView(ObtainAuthToken):
     """
 
     serializer_class = TokenRequest
+    parser_classes = [JSONParser]  # JSON in, like every endpoint (DRF's default adds forms)
     throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
 
     @extend_schema(

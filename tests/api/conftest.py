@@ -101,3 +101,13 @@ def db_state() -> dict:
 def snapshot():
     """``before = snapshot()`` … ``assert snapshot() == before``."""
     return db_state
+
+
+@pytest.fixture(scope="module")
+def world(demo_module, django_db_blocker):
+    """Alice's interactions in every shape (tests/api/world.py), built once per module inside
+    ``demo_module``'s transaction: every test sees the same ids and state."""
+    from .world import build_state
+
+    with django_db_blocker.unblock():
+        return build_state()

@@ -17,16 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cc_rules.models import AgentChannelState, Contact, Interaction
-
 from .conftest import db_state
+from .world import client_for
 
 ROLES = {
     "anonymous": None,
@@ -196,69 +193,6 @@ MATRIX: dict[tuple[str, str], Case] = {
 }
 
 
-# --- the state every case starts from ----------------------------------------------------------
-def _ok(response, *codes: int) -> dict:
-    assert response.status_code in codes, (response.status_code, response.content)
-    return response.json()
-
-
-def _client(username: str) -> APIClient:
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
-
-
-def build_state() -> dict[str, int]:
-    alice, router = _client("alice"), _client("router")
-    contact = Contact.objects.order_by("pk").first().pk
-
-    def status(client, channel, body):
-        _ok(client.put(f"/api/v1/me/channels/{channel}/status/", body, format="json"), 200)
-
-    def offer(channel):
-        body = {"channel": channel, "direction": "inbound", "agent": "alice", "contact": contact}
-        return _ok(router.post("/api/v1/interactions/", body, format="json"), 201)["id"]
-
-    def act(pk, action, body=None):
-        _ok(alice.post(f"/api/v1/interactions/{pk}/{action}/", body or {}, format="json"), 200)
-
-    for username in ("alice", "bob", "sam"):
-        _ok(_client(username).post("/api/v1/me/login/", {}, format="json"), 200)
-    for channel in ("voice", "email", "chat"):
-        status(alice, channel, {"status": "ready"})
-    status(_client("sam"), "chat", {"status": "ready"})
-    ids = {"contact": contact}
-    ids["acw"] = offer("voice")
-    act(ids["acw"], "accept")
-    act(ids["acw"], "end", {"how": "hangup"})  # voice → after-call work (15 s, extendable)
-    ids["done"] = offer("email")
-    act(ids["done"], "accept")
-    act(ids["done"], "end", {"how": "sent"})
-    act(ids["done"], "done")
-    ids["ended"] = offer("email")
-    act(ids["ended"], "accept")
-    act(ids["ended"], "end", {"how": "sent"})
-    ids["active"] = offer("chat")
-    act(ids["active"], "accept")
-    ids["offered"] = offer("chat")
-    # Deadlines far ahead: an offer or a wrap-up must not expire while the module runs.
-    later = timezone.now() + timedelta(days=1)
-    Interaction.objects.filter(state="offered").update(offer_deadline=later)
-    AgentChannelState.objects.filter(wrap_up_deadline__isnull=False).update(wrap_up_deadline=later)
-    return ids
-
-
-@pytest.fixture(scope="module")
-def world(demo_module, django_db_blocker):
-    """Alice's interactions, built once inside the module's transaction (see conftest)."""
-    with django_db_blocker.unblock():
-        return build_state()
-
-
 # --- the one parametrized test -----------------------------------------------------------------
 ENDPOINTS = api_endpoints()
 
@@ -280,7 +214,7 @@ def test_authorization_matrix(world, endpoint, role):
     case = MATRIX[endpoint]
     assert set(case.expect) == set(ROLES), f"{endpoint}: expect must name every caller"
     username = ROLES[role]
-    client = _client(username) if username else APIClient()
+    client = client_for(username) if username else APIClient()
     url = case.url.format(**world)
     body = case.body(username) if callable(case.body) else case.body
     if body is not None and "contact" in body and body["contact"] == 0:
@@ -319,7 +253,7 @@ def test_unknown_fields_are_refused_and_change_nothing(world, endpoint, role):
     """No mass assignment (OWASP API3): ``agent``, ``state``, ``role``… are never accepted."""
     case = MATRIX[endpoint]
     username = ROLES[role]
-    client = _client(username) if username else APIClient()
+    client = client_for(username) if username else APIClient()
     body = case.body(username) if callable(case.body) else dict(case.body or {})
     if body.get("contact") == 0:
         body["contact"] = world["contact"]
