@@ -166,9 +166,12 @@ def _offer_to(
 def _route(channel: str, contact: Contact | None, *, actor: Any, request_id: str) -> Interaction:
     """Longest-idle routing: ready agents on the channel ordered by ``idle_since``, then id.
 
-    Each candidate is locked and decided in its own short transaction; an agent whose row is
-    locked by another request right now is skipped (``SKIP LOCKED``) rather than waited for.
-    Agents who forward their calls are not picked for voice.
+    Each candidate is locked and decided in its own short transaction. A first pass skips an
+    agent whose row another request holds right now (``SKIP LOCKED``), so one busy agent does
+    not stall the offer while others are free; before answering ``no_eligible_agent`` a second
+    pass waits for the skipped ones in turn, because a busy agent may still be eligible (the
+    lock is held only for one short service call). Agents who forward calls are not picked
+    for voice.
     """
     candidates = (
         AgentChannelState.objects.filter(
@@ -183,26 +186,46 @@ def _route(channel: str, contact: Contact | None, *, actor: Any, request_id: str
     )
     if channel == "voice":
         candidates = candidates.filter(agent__forward_to__isnull=True)
+    busy: list[int] = []
     for agent_id in list(candidates[:200]):
-        with transaction.atomic():
-            locked = (
-                Agent.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("user", "role")
-                .filter(pk=agent_id, is_active=True)
-                .first()
-            )
-            if locked is None:
-                continue
-            sess = session_for(locked, actor=actor, request_id=request_id)
-            if decide.may_take_work(sess.rules, sess.live, channel).allowed:
-                return _create(
-                    sess,
-                    channel=channel,
-                    contact=contact,
-                    direction=Direction.INBOUND,
-                    state=InteractionState.OFFERED,
-                )
+        offered = _route_to(agent_id, channel, contact, actor, request_id, wait=False)
+        if offered is _BUSY:
+            busy.append(agent_id)
+        elif offered is not None:
+            return offered
+    for agent_id in busy:
+        offered = _route_to(agent_id, channel, contact, actor, request_id, wait=True)
+        if isinstance(offered, Interaction):
+            return offered
     raise Refused(reasons.NO_ELIGIBLE_AGENT, f"No agent may take {channel} work now.", None)
+
+
+_BUSY = object()  # _route_to: the agent's row is locked by another request
+
+
+def _route_to(
+    agent_id: int, channel: str, contact: Contact | None, actor: Any, request_id: str, *, wait: bool
+) -> Interaction | object | None:
+    """Lock one candidate and offer if the engine allows: the Interaction, ``_BUSY`` or None."""
+    with transaction.atomic():
+        locked = (
+            Agent.objects.select_for_update(skip_locked=not wait, of=("self",))
+            .select_related("user", "role")
+            .filter(pk=agent_id, is_active=True)
+            .first()
+        )
+        if locked is None:
+            return None if wait else _BUSY
+        sess = session_for(locked, actor=actor, request_id=request_id)
+        if not decide.may_take_work(sess.rules, sess.live, channel).allowed:
+            return None
+        return _create(
+            sess,
+            channel=channel,
+            contact=contact,
+            direction=Direction.INBOUND,
+            state=InteractionState.OFFERED,
+        )
 
 
 # -- the agent's own interactions ----------------------------------------------------------------
@@ -319,10 +342,11 @@ def interaction_end(
         ):
             child_sess = sessions[child.agent_id]
             if child.state == InteractionState.OFFERED:
+                # Never taken: like an expired offer, no wrap-up follows for the teammate.
                 _transition(child, "miss", child_sess.now)
             else:
                 _transition(child, "end", how, None, child_sess.now)
-            _after_work_ended(child_sess, child, how)
+                _after_work_ended(child_sess, child, how)
         _after_work_ended(sess, interaction, how)
         return interaction
 
