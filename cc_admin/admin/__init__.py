@@ -1,0 +1,20 @@
+"""The Django admin for cc-rules (issue 2, item 5; issue 6, items 2 and 5).
+
+- ``config``: channels, roles, reason codes, workbins, contacts.
+- ``rules``: rule rows at every scope and the configuration's change history.
+- ``agents``: agents, their overrides, effective rules and the decision simulator.
+- ``ledger``: live state and the status history, read-only for everyone.
+
+Superusers change the configuration; supervisors and compliance (view permissions only,
+``cc_rules.permissions_setup``) see everything read-only, rule-change history included.
+"""
+
+from django.contrib import admin
+
+from . import agents, config, ledger, rules
+
+admin.site.site_header = "cc-rules administration"
+admin.site.site_title = "cc-rules admin"
+admin.site.index_title = "Rules, agents and audit"
+
+__all__ = ["agents", "config", "ledger", "rules"]

@@ -1,0 +1,102 @@
+"""Read-only views of live state and the audit ledger (R16).
+
+Nobody writes here, not even a superuser: live state changes through the services, and the
+status history is append-only (database triggers refuse UPDATE and DELETE on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from cc_rules.models import AgentChannelState, Interaction, Message, StatusChange
+
+from .base import ReadOnlyAdmin, ReadOnlyInline
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "at",
+        "agent",
+        "channel",
+        "event",
+        "transition",
+        "reason",
+        "cause",
+        "rule",
+        "actor_name",
+        "seq",
+    ]
+    list_filter = ["agent", "channel", "event", "cause"]
+    date_hierarchy = "at"
+    search_fields = ["agent__user__username", "rule", "actor_name", "request_id"]
+    list_select_related = ["agent__user", "channel"]
+    ordering = ["-at", "-id"]
+    show_full_result_count = False  # the ledger grows large; skip the second COUNT(*)
+    fields = [
+        "agent",
+        "seq",
+        "channel",
+        "event",
+        "from_status",
+        "to_status",
+        "reason",
+        "cause",
+        "rule",
+        "actor",
+        "actor_name",
+        "request_id",
+        "interaction_id",
+        "at",
+        "prev_hash",
+        "hash",
+    ]
+
+    @admin.display(description="from → to")
+    def transition(self, obj: StatusChange) -> str:
+        return f"{obj.from_status or '—'} → {obj.to_status or '—'}"
+
+
+@admin.register(AgentChannelState)
+class AgentChannelStateAdmin(ReadOnlyAdmin):
+    list_display = [
+        "agent",
+        "channel",
+        "status",
+        "reason",
+        "since",
+        "pending_status",
+        "pending_reason",
+        "wrap_up_deadline",
+        "idle_since",
+    ]
+    list_filter = ["channel", "status", "agent__role"]
+    search_fields = ["agent__user__username"]
+    list_select_related = ["agent__user", "channel"]
+
+
+class MessageInline(ReadOnlyInline):
+    model = Message
+    fields = ["created_at", "author", "text"]
+    show_change_link = False
+
+
+@admin.register(Interaction)
+class InteractionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "channel",
+        "direction",
+        "kind",
+        "state",
+        "agent",
+        "contact",
+        "created_at",
+        "ended_at",
+        "end_how",
+    ]
+    list_filter = ["channel", "state", "direction", "kind", "end_how"]
+    date_hierarchy = "created_at"
+    search_fields = ["agent__user__username", "contact__name", "to_address"]
+    list_select_related = ["agent__user", "channel", "contact"]
+    inlines = [MessageInline]

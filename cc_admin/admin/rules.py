@@ -1,0 +1,158 @@
+"""Rule rows (global, role, agent scope) and the change history of the configuration.
+
+Rule, Role and ReasonCode keep their history with django-simple-history: every change made
+here is recorded with the user, the time and the old and new values ("History" on each row,
+and the read-only "historical …" lists for compliance, which also show deleted rows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils.html import format_html
+
+from cc_admin.forms import RULE_HELP, VALUE_HELP, RuleForm, RuleRowsFormSet
+from cc_rules.engine.rulebook import RULES
+from cc_rules.models import ReasonCode, Role, Rule
+
+from .base import HistoricalRecordsAdmin, HistoryAdmin, key_label, show_value
+
+
+def related(record, name: str) -> str:
+    """A historical row's related object, or its id when that object has been deleted since
+    (history keeps ids without a database constraint)."""
+    try:
+        return str(getattr(record, name))
+    except ObjectDoesNotExist:
+        return f"#{getattr(record, name + '_id')} (deleted)"
+
+
+class ScopedRuleInline(admin.TabularInline):
+    """Rule rows on a role's or an agent's page; the scope is fixed by the page."""
+
+    model = Rule
+    formset = RuleRowsFormSet
+    fields = ["key", "channel", "value", "note", "rule_help"]
+    readonly_fields = ["rule_help"]
+    extra = 0
+    show_change_link = True
+
+    @admin.display(description="what the value means")
+    def rule_help(self, obj: Rule) -> str:
+        definition = RULES.get(obj.key) if obj and obj.key else None
+        return definition.help if definition else ""
+
+
+class RuleKeyFilter(admin.SimpleListFilter):
+    title = "rule"
+    parameter_name = "key"
+
+    def lookups(self, request, model_admin):
+        return [(key, key_label(key)) for key in RULES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(key=self.value()) if self.value() else queryset
+
+
+@admin.register(Rule)
+class RuleAdmin(HistoryAdmin):
+    """Every rule row. No row means *inherit*; the value null means unlimited / no timer."""
+
+    form = RuleForm
+    list_display = ["rule_label", "scope", "target", "channel", "shown_value", "note"]
+    list_display_links = ["rule_label"]
+    list_filter = ["scope", RuleKeyFilter, ("role", admin.RelatedOnlyFieldListFilter), "channel"]
+    search_fields = ["key", "note", "role__name", "role__label", "agent__user__username"]
+    autocomplete_fields = ["role", "agent"]
+    list_select_related = ["role", "agent__user", "channel"]
+    history_list_display = ["shown_value"]
+    fieldsets = [
+        (None, {"fields": ["key"]}),
+        (
+            "Where it applies (the most specific scope wins: agent, then role, then global)",
+            {"fields": ["scope", "role", "agent", "channel"]},
+        ),
+        (None, {"fields": ["value", "note"]}),
+    ]
+
+    @admin.display(description="rule", ordering="key")
+    def rule_label(self, obj: Rule) -> str:
+        return key_label(obj.key)
+
+    @admin.display(description="applies to", ordering="scope")
+    def target(self, obj: Rule) -> str:
+        if obj.scope == "role":
+            return f"role {obj.role}"
+        if obj.scope == "agent":
+            return f"agent {obj.agent}"
+        return "everyone"
+
+    @admin.display(description="value", ordering="value")
+    def shown_value(self, obj: Rule) -> str:
+        return show_value(obj.key, obj.value)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "rule_help": {"keys": RULE_HELP, "general": VALUE_HELP},
+        }
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+
+class HistoricalRuleAdmin(HistoricalRecordsAdmin):
+    list_display = ["history_date", "history_user", "change_kind", "record", "changes"]
+    list_filter = ["history_type", "scope", RuleKeyFilter, "channel", "history_date"]
+    search_fields = [
+        "key",
+        "note",
+        "history_user__username",
+        "role__name",
+        "agent__user__username",
+    ]
+    list_select_related = ["history_user"]
+
+    @admin.display(description="rule")
+    def record(self, record) -> str:
+        if record.scope == "role":
+            target = f"role {related(record, 'role')}"
+        elif record.scope == "agent":
+            target = f"agent {related(record, 'agent')}"
+        else:
+            target = "everyone"
+        where = f" [{record.channel_id}]" if record.channel_id else ""
+        return format_html(
+            "{}{} — {} <small>(rule #{})</small>", key_label(record.key), where, target, record.id
+        )
+
+    def describe_created(self, record) -> list[tuple[str, str]]:
+        return [("value", show_value(record.key, record.value))]
+
+    def show(self, field: str, value: Any, record) -> str:
+        if field == "value":
+            return show_value(record.key, value)
+        return super().show(field, value, record)
+
+
+class HistoricalRoleAdmin(HistoricalRecordsAdmin):
+    search_fields = ["name", "label", "history_user__username"]
+
+    def describe_created(self, record) -> list[tuple[str, str]]:
+        return [("name", record.name), ("label", record.label or "(empty)")]
+
+
+class HistoricalReasonCodeAdmin(HistoricalRecordsAdmin):
+    search_fields = ["code", "label", "history_user__username"]
+
+    @admin.display(description="reason code")
+    def record(self, record) -> str:
+        return f"{record.code} ({related(record, 'role') if record.role_id else 'global'})"
+
+    def describe_created(self, record) -> list[tuple[str, str]]:
+        return [("code", record.code), ("label", record.label)]
+
+
+admin.site.register(Rule.history.model, HistoricalRuleAdmin)
+admin.site.register(Role.history.model, HistoricalRoleAdmin)
+admin.site.register(ReasonCode.history.model, HistoricalReasonCodeAdmin)
