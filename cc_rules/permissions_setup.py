@@ -28,6 +28,8 @@ READ_MODELS = [
     "historicalreasoncode",
     "channel",
     "workbin",
+    "contact",
+    "contactpoint",
 ]
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -88,8 +89,19 @@ def _allow_flush_of_protected_history(request, _reference_data):
 
 @pytest.fixture
 def demo(db):
-    """The demo configuration and users of fixtures/demo.json."""
-    call_command("seed_demo", "--quiet")
+    """The demo configuration and users of fixtures/demo.json.
+
+    pytest-django runs tests with DEBUG off, where seed_demo rightly refuses (demo
+    passwords); DEBUG is on only while seeding.
+    """
+    with override_settings(DEBUG=True):
+        call_command("seed_demo", "--quiet")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The demo creates nine users; the production hasher is deliberately slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

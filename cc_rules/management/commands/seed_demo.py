@@ -67,23 +67,29 @@ def _set_rules(scope: str, rules: dict[str, Any], **target: Any) -> None:
             _set_rule(scope, key, value, **target)
 
 
+def _upsert(model, lookup: dict[str, Any], values: dict[str, Any]):
+    """get_or_create, saving only on a real change: a re-run writes no history rows and
+    leaves the rules version alone (compliance reads rule-change history)."""
+    row, created = model.objects.get_or_create(**lookup, defaults=values)
+    changed = [k for k, v in values.items() if getattr(row, k) != v]
+    if not created and changed:
+        for key in changed:
+            setattr(row, key, values[key])
+        row.save(update_fields=changed)
+    return row
+
+
 def seed(data: dict[str, Any], password: str) -> list[str]:
     groups = ensure_groups()
     for code in data["reason_codes"]:
-        ReasonCode.objects.update_or_create(
-            role=None, code=code["code"], defaults={"label": code["label"]}
-        )
+        _upsert(ReasonCode, {"role": None, "code": code["code"]}, {"label": code["label"]})
     _set_rules("global", data["global_rules"])
     for wb in data["workbins"]:
-        workbin, _ = Workbin.objects.update_or_create(
-            name=wb["name"], defaults={"label": wb["label"]}
-        )
+        workbin = _upsert(Workbin, {"name": wb["name"]}, {"label": wb["label"]})
         workbin.channels.set(Channel.objects.filter(code__in=wb["channels"]))
     roles = {}
     for spec in data["roles"]:
-        role, _ = Role.objects.update_or_create(
-            name=spec["name"], defaults={"label": spec["label"]}
-        )
+        role = _upsert(Role, {"name": spec["name"]}, {"label": spec["label"]})
         role.visible_channels.set(Channel.objects.filter(code__in=spec["visible"]))
         _set_rules("role", spec["rules"], role=role)
         roles[role.name] = role
