@@ -1,4 +1,12 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_groups(sender, **kwargs) -> None:
+    """The product's groups (agent, supervisor, compliance, router) exist after every migrate."""
+    from .permissions_setup import ensure_groups
+
+    ensure_groups()
 
 
 class CcRulesConfig(AppConfig):
@@ -8,3 +16,6 @@ class CcRulesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (rules-version bumps)
+
+        # Connected after django.contrib.auth's own handler, so the permissions exist.
+        post_migrate.connect(_ensure_groups, sender=self)
