@@ -111,11 +111,13 @@ def status_request(
     - With open work and the rule off, the status applies at once (R7), except ``logged_off``,
       which is refused with ``active_interactions``.
     """
-    if state.status == status and state.reason == reason and state.pending_status is None:
-        return StatusOutcome("noop", "unchanged", STATUS_RULE)
+    if state.status == status and state.reason == reason:
+        if state.pending_status is None:
+            return StatusOutcome("noop", "unchanged", STATUS_RULE)
+        # Asking for the status the channel already has: the agent wants to stay, so the
+        # pending request is cancelled (as `ready` while ready does), not held again.
+        return StatusOutcome("cancel_pending", "pending_cancelled", STATUS_RULE)
     if status == "ready":
-        if state.status == "ready":
-            return StatusOutcome("cancel_pending", "pending_cancelled", STATUS_RULE)
         return StatusOutcome("apply", "applied", STATUS_RULE)
     if state.open_work > 0:
         pending = rules.setting("pending_enabled")
@@ -150,6 +152,24 @@ def work_ended(rules: EffectiveRules, state: ChannelLive, how: str, *, was_last:
             )
             return WorkEnded(False, None, target, release.ref)
     return WorkEnded(False, None, None, None)
+
+
+def offer_withdrawn(rules: EffectiveRules, state: ChannelLive, *, was_last: bool) -> Target | None:
+    """A rejected or missed offer never became work (R8).
+
+    An offer is open work, so a status asked for while it waited was held as pending; no end
+    event will ever come for it. When it was the channel's last open work, the held status
+    applies now (cause ``pending_released``) rather than leave the channel closed to work
+    with nothing to wait for. During ACW the pending status keeps waiting for ACW's end.
+    """
+    if not was_last or state.pending_status is None or state.status == "after_call_work":
+        return None
+    return Target(
+        state.pending_status,
+        state.pending_reason,
+        "pending_released",
+        rules.setting("pending_enabled").ref,
+    )
 
 
 def acw_exit(rules: EffectiveRules, state: ChannelLive, trigger: str) -> AcwExit:

@@ -280,7 +280,30 @@ def interaction_reject(
         ]
         interaction = _own(sess, interaction_id)
         _transition(interaction, "reject", sess.now)
+        _after_offer_withdrawn(sess, interaction)
         return interaction
+
+
+def _after_offer_withdrawn(sess: Session, interaction: Interaction) -> None:
+    """R8: a status held only for an offer that was rejected or missed applies now."""
+    live = sess.refresh_live()
+    state = sess.states.get(interaction.channel_id)
+    if state is None:
+        return
+    channel = live.channel(interaction.channel_id)
+    target = decide.offer_withdrawn(sess.rules, channel, was_last=channel.open_work == 0)
+    if target is not None:
+        state.clear_pending()
+        apply_status(
+            sess,
+            state,
+            target.status,
+            target.reason,
+            cause=target.cause,
+            rule=target.rule,
+            interaction_id=interaction.pk,
+        )
+        sess.refresh_live()
 
 
 def interaction_end(
@@ -344,6 +367,7 @@ def interaction_end(
             if child.state == InteractionState.OFFERED:
                 # Never taken: like an expired offer, no wrap-up follows for the teammate.
                 _transition(child, "miss", child_sess.now)
+                _after_offer_withdrawn(child_sess, child)
             else:
                 _transition(child, "end", how, None, child_sess.now)
                 _after_work_ended(child_sess, child, how)
@@ -690,7 +714,7 @@ def offer_expire(interaction_id: int, version: int) -> bool:
             return False
         interaction.miss(sess.now)
         interaction.save()
-        sess.refresh_live()
+        _after_offer_withdrawn(sess, interaction)
         rule = sess.rules.setting("missed_offer_not_ready")
         state = sess.states.get(interaction.channel_id)
         if rule.value and state is not None and state.status == Status.READY:

@@ -1114,14 +1114,6 @@ def test_an_accepted_consultation_call_ends_in_the_teammates_acw(api, router):
     assert channel_of(sam, "voice")["status"] == "after_call_work"  # it took his voice line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: an offer is open work, so a status asked for while it is offered is held "
-    "as pending (202); when the offer is rejected or missed no end event happens, so the pending "
-    "status is never applied and the channel, ready with no work, refuses every offer "
-    "(pending_held) until the agent asks again. Needs an engine decision for withdrawn offers "
-    "(cc_rules/engine/decide.py) called from interaction_reject and offer_expire.",
-)
 def test_a_pending_status_held_by_an_offer_applies_when_the_offer_is_rejected(api, router):
     alice = ready(api, "alice", "chat")
     pk = offer(router, "chat", "alice").json()["id"]  # offered = open work (DECISIONS.md)
