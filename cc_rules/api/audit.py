@@ -461,7 +461,9 @@ class RuleChangeList(AuditView, ListAPIView):
             if "until" in query.validated_data:
                 qs = qs.filter(history_date__lt=query.validated_data["until"])
             parts.append(
-                qs.annotate(model=Value(name)).values_list("history_date", "history_id", "model")
+                qs.order_by()
+                .annotate(model=Value(name))
+                .values_list("history_date", "history_id", "model")
             )
         first, *rest = parts
         return first.union(*rest, all=True).order_by("-history_date", "-history_id")
