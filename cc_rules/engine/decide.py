@@ -42,7 +42,7 @@ def may_take_work(
     visible → logged in → DND → pending → ACW → ready → channel cap → total cap → blocking pairs.
     Outbound work (R10 party action) skips DND, ACW and ready. A teammate asked to consult or
     join a conference (``assist``, R6) must not be in DND but need not be ready; when the
-    child does not take a slot (``counts`` False) the caps are not checked.
+    child does not take a slot (``counts`` False) the caps are not checked, the pairs are.
     """
     if channel not in rules.visible:
         return Decision(False, reasons.CHANNEL_NOT_VISIBLE, rules.visible_ref)
@@ -61,19 +61,21 @@ def may_take_work(
         if state.status != "ready":
             return Decision(False, reasons.NOT_READY, STATUS_RULE)
     cap = rules.setting("channel_cap", channel)
-    if not counts:
-        return Decision(True, reasons.ALLOWED, rules.setting("consult_takes_slot").ref)
-    if cap.value is not None and state.open_count >= cap.value:
-        return Decision(False, reasons.CHANNEL_CAP_REACHED, cap.ref)
-    total = rules.setting("total_cap")
-    if total.value is not None:
-        used = sum(c.open_count for code, c in live.channels.items() if code != "im")
-        if used >= total.value:
-            return Decision(False, reasons.TOTAL_CAP_REACHED, total.ref)
+    if counts:
+        if cap.value is not None and state.open_count >= cap.value:
+            return Decision(False, reasons.CHANNEL_CAP_REACHED, cap.ref)
+        total = rules.setting("total_cap")
+        if total.value is not None:
+            used = sum(c.open_count for code, c in live.channels.items() if code != "im")
+            if used >= total.value:
+                return Decision(False, reasons.TOTAL_CAP_REACHED, total.ref)
+    # Blocking pairs are not a cap: they hold even for work that takes no slot.
     pairs = rules.setting("blocking_pairs")
     for active, blocked in sorted(pairs.value):
         if blocked == channel and live.channel(active).open_work > 0:
             return Decision(False, reasons.BLOCKED_BY_CHANNEL, pairs.ref)
+    if not counts:
+        return Decision(True, reasons.ALLOWED, rules.setting("consult_takes_slot").ref)
     return Decision(True, reasons.ALLOWED, cap.ref)
 
 

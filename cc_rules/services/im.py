@@ -39,7 +39,10 @@ def _redis() -> redis.Redis:
 
 
 def _inbox_key(agent: Agent) -> str:
-    return f"cc:im:inbox:{agent.pk}"
+    # Agent ids are per database: name the database so installations (or test databases)
+    # sharing one Redis never read each other's inboxes.
+    database = settings.DATABASES["default"]["NAME"]
+    return f"cc:im:{database}:inbox:{agent.pk}"
 
 
 def _require_im(agent: Agent, who: str) -> None:

@@ -302,3 +302,12 @@ def test_a_child_that_takes_no_slot_still_needs_login_and_no_dnd():
     live = agent_live(voice={"status": "logged_off"})
     decision = decide.may_take_work(RULES, live, "voice", assist=True, counts=False)
     assert decision.code == reasons.LOGGED_OFF
+
+
+def test_a_child_that_takes_no_slot_still_obeys_blocking_pairs():
+    rules = make_rules(
+        ROLE_RULES | {"consult_takes_slot": False, "blocking_pairs": [["chat", "voice"]]}
+    )
+    live = agent_live(voice={"status": "not_ready"}, chat={"open": 1})
+    decision = decide.may_take_work(rules, live, "voice", assist=True, counts=False)
+    assert decision.code == reasons.BLOCKED_BY_CHANNEL
