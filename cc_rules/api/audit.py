@@ -8,6 +8,7 @@ queryset, or a function of ``cc_rules.services.audit``.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -46,6 +47,7 @@ from cc_rules.services.audit import database_now, time_in_status, verify_chain
 from .pagination import CursorPage
 
 AUDIT_GROUPS = (COMPLIANCE, SUPERVISOR)
+CSV_CHUNK = 2000  # rows per fetch from the server-side cursor and per chunk sent
 CSV_COLUMNS = [
     "id",
     "seq",
@@ -237,10 +239,16 @@ def stream_status_changes_csv(queryset: QuerySet) -> Iterator[str]:
         "request_id",
         "at",
     )
-    writer = csv.writer(_Echo())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
     with transaction.atomic():
-        for row in values.iterator(chunk_size=2000):
-            yield writer.writerow([*row[:3], row[3] or "", *row[4:12], _iso(row[12])])
+        for n, row in enumerate(values.iterator(chunk_size=CSV_CHUNK), 1):
+            writer.writerow([*row[:3], row[3] or "", *row[4:12], _iso(row[12])])
+            if n % CSV_CHUNK == 0:  # one write to the client per chunk, not per row
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+    yield buffer.getvalue()
 
 
 class CsvAwareMixin:

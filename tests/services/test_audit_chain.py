@@ -280,3 +280,12 @@ def test_archiving_with_nothing_old_writes_nothing(ledger, tmp_path, capsys):
     assert "nothing to archive" in capsys.readouterr().out
     assert list(Path(tmp_path).iterdir()) == []
     assert StatusChange.objects.count() == 8
+
+
+def test_a_dry_run_only_counts(ledger, tmp_path, capsys):
+    call_command(
+        "archive_history", "--out", str(tmp_path), "--before", "2026-01-05T08:02:00Z", "--dry-run"
+    )
+    assert "4 rows are older than 2026-01-05T08:02:00+00:00" in capsys.readouterr().out
+    assert list(Path(tmp_path).iterdir()) == []
+    assert StatusChange.objects.count() == 8
