@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 
 from cc_rules.models import Agent, Rule, StatusChange
 from cc_rules.services.history import Ctx, record
@@ -32,15 +31,6 @@ COLUMNS = [
     "request_id",
     "at",
 ]
-
-
-@pytest.fixture
-def demo(db, settings):
-    """The demo data; ``seed_demo`` refuses DEBUG off, which pytest-django forces."""
-    settings.DEBUG = True
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo", "--quiet")
-    settings.DEBUG = False
 
 
 def add(

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,15 +22,6 @@ from cc_rules.services.history import Ctx, record
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DASHBOARD = "/admin/dashboard/"
-
-
-@pytest.fixture
-def demo(db, settings):
-    """The demo data; ``seed_demo`` refuses DEBUG off, which pytest-django forces."""
-    settings.DEBUG = True
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo", "--quiet")
-    settings.DEBUG = False
 
 
 def _append(agent, at, event, channel, before, after, reason=None, cause="agent"):

@@ -26,16 +26,6 @@ T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 TABLE = StatusChange._meta.db_table
 
 
-@pytest.fixture
-def demo(db, settings):
-    """The demo data. ``seed_demo`` refuses to run with DEBUG off, which pytest-django forces;
-    DEBUG is on only while seeding (until the shared ``demo`` fixture in conftest does this)."""
-    settings.DEBUG = True
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed
-    call_command("seed_demo", "--quiet")
-    settings.DEBUG = False
-
-
 def append(
     username: str, at: datetime, to_status: str, channel: str = "voice", **kw
 ) -> StatusChange:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.management import call_command
 from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,15 +29,6 @@ US = timedelta(microseconds=1)
 AGENTS = ["alice", "bob"]
 CHANNELS = ["voice", "chat"]
 STATUSES = ["ready", "not_ready", "after_call_work", "logged_off"]
-
-
-@pytest.fixture
-def demo(db, settings):
-    """The demo data; ``seed_demo`` refuses DEBUG off, which pytest-django forces."""
-    settings.DEBUG = True
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo", "--quiet")
-    settings.DEBUG = False
 
 
 @dataclass(frozen=True)
