@@ -15,7 +15,9 @@ A request that carries the header runs like this, all in ONE database transactio
    state change, so a retry finds either the stored response or no trace of the work.
 
 What is stored: 2xx and 4xx answers of the view, except 401 (who asked is not established)
-and 429 (the request never ran; ``Retry-After`` invites the same retry). 5xx is never stored.
+and 429 (the request never ran; ``Retry-After`` invites the same retry). 5xx is never stored,
+nor a 4xx whose body PostgreSQL's jsonb cannot hold (it echoes a NUL): a refusal changed
+nothing, so recomputing it on retry is the same answer.
 Anything but a 2xx also rolls the view's savepoint back: a refused request leaves nothing
 behind. Only a SHA-256 of the request body is kept, never the body (IM text, R5).
 
@@ -41,7 +43,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
@@ -221,7 +230,18 @@ class IdempotencyMiddleware:
             claim.body_hash = digest
             claim.status_code = response.status_code
             claim.response_body = stored
-            claim.save()
+            try:
+                with transaction.atomic():
+                    claim.save()
+            except DataError:
+                # A refusal that echoes what PostgreSQL's jsonb cannot hold (NUL, a lone
+                # surrogate in an unknown field's name). It changed nothing, so not keeping it
+                # only means a retry computes the same refusal again. A 2xx body comes from
+                # stored rows and cannot contain such characters: let that one fail loudly.
+                if response.status_code < 400:
+                    raise
+                if claim.pk is not None:
+                    IdempotencyRecord.objects.filter(pk=claim.pk).delete()
             return response
 
     def _run_view(self, request: HttpRequest) -> HttpResponse:

@@ -6,7 +6,9 @@ settings answer for every operation, so the schema lists every status a client c
   ``idempotency_key_reused`` (cc_rules/api/idempotency.py), 400 for a bad key, 415 for a body
   that is not JSON;
 - writes and the token endpoint: 429 ``throttled`` with ``Retry-After`` (throttling.py);
-- every operation: 503 ``database_unavailable`` with ``Retry-After`` (middleware.py, errors.py).
+- every operation: 503 ``database_unavailable`` with ``Retry-After`` (middleware.py, errors.py);
+- a ``format`` query parameter: 404 for a format no renderer has (DRF's content negotiation);
+  a ``cursor``: 400 for a malformed one (pagination.py).
 """
 
 from __future__ import annotations
@@ -81,6 +83,13 @@ def document_conventions(result: dict[str, Any], generator: Any, request: Any, p
             )
             if method in WRITE_METHODS or path in EXEMPT_PATHS:
                 _add(responses, 429, _error("throttled", RETRY_AFTER))
+            query = {
+                p.get("name") for p in operation.get("parameters", []) if p.get("in") == "query"
+            }
+            if "format" in query:
+                _add(responses, 404, _error("not_found: no such `format`"))
+            if "cursor" in query:
+                _add(responses, 400, _error("invalid (also a malformed `cursor`)"))
             if "requestBody" in operation:
                 _add(responses, 400, _error("invalid"))
                 _add(responses, 415, _error("unsupported_media_type"))

@@ -186,7 +186,7 @@ class InteractionSerializer(serializers.Serializer):
     forwarded_from = serializers.CharField(allow_null=True)
     to = serializers.CharField(source="to_address", allow_null=True)
     how = serializers.CharField(source="end_how", allow_null=True)
-    workbin = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    workbin = serializers.CharField(source="workbin.name", read_only=True, allow_null=True)
     created_at = serializers.DateTimeField()
     accepted_at = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)

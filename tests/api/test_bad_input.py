@@ -66,6 +66,16 @@ CATALOGUE = [
         raw='{"text": NaN}',
     ),
     Bad("invalid UTF-8", "PUT", "/api/v1/me/dnd/", 400, "invalid", raw=b'{"enabled": "\xff\xfe"}'),
+    Bad("lone surrogate key", "PUT", "/api/v1/me/dnd/", 400, "invalid", raw='{"\\ud800x": 1}'),
+    Bad(
+        "lone surrogate text",
+        "POST",
+        "/api/v1/interactions/{active}/messages/",
+        400,
+        "invalid",
+        raw='{"text": "a\\udfffb"}',
+    ),
+    Bad("NUL in a field name", "PUT", "/api/v1/me/dnd/", 400, "invalid", raw='{"\\u0000": 1}'),
     Bad("a JSON array", "PUT", "/api/v1/me/dnd/", 400, "invalid", raw="[true]"),
     Bad("a JSON string", "PUT", "/api/v1/me/dnd/", 400, "invalid", raw='"enabled"'),
     Bad("JSON null", "PUT", "/api/v1/me/dnd/", 400, "invalid", raw="null"),
@@ -601,7 +611,14 @@ CATALOGUE = [
     Bad("null byte in agent URL", "GET", "/api/v1/agents/ali%00ce/", 400, "invalid", caller="sam"),
     # --- query strings -------------------------------------------------------------------------
     Bad("unknown state filter", "GET", "/api/v1/interactions/?state=sleeping", 400, "invalid"),
-    Bad("garbage cursor", "GET", "/api/v1/interactions/?cursor=bz1hYmM%3D", 404, "not_found"),
+    Bad(
+        "garbage cursor",
+        "GET",
+        "/api/v1/interactions/?cursor=bz1hYmM%3D",
+        400,
+        "invalid",
+        field="cursor",
+    ),
     Bad(
         "bad audit date",
         "GET",

@@ -116,6 +116,18 @@ def test_a_refusal_is_stored_replayed_and_leaves_nothing_behind(api, snapshot):
     assert replay.json() == refused.json()
 
 
+def test_a_refusal_echoing_a_nul_is_answered_not_stored(api):
+    """jsonb cannot hold NUL: the 400 that names the field is answered (never a 500), and a
+    retry recomputes the same refusal (found by schemathesis)."""
+    alice = api("alice")
+    raw = '{"\\u0000x": 1}'
+    for _ in range(2):
+        response = alice.put(DND, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="nul")
+        assert response.status_code == 400
+        assert list(response.json()["fields"]) == ["\x00x"]
+    assert not Agent.objects.get(user__username="alice").dnd
+
+
 @pytest.mark.parametrize(
     ("key", "why"),
     [
