@@ -11,7 +11,7 @@ admin login, other staff get 403. Reads only: every number comes from
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -86,6 +86,12 @@ class RangeForm(forms.Form):
     channel = forms.ChoiceField(
         required=False, choices=[("", "All channels"), *ChannelCode.choices]
     )
+
+    def clean_start(self) -> date | None:
+        start = self.cleaned_data.get("start")
+        if start and not 1900 <= start.year <= 9000:
+            raise forms.ValidationError("Pick a date between the years 1900 and 9000.")
+        return start
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -231,7 +237,10 @@ def history_page(request: HttpRequest) -> HttpResponse:
     rows = rows.select_related("agent__user").order_by("-at", "-id")
     if before:
         at_text, _, pk = before.rpartition("|")
-        moment = parse_datetime(at_text)
+        try:
+            moment = parse_datetime(at_text)
+        except ValueError:
+            moment = None
         if moment is not None and pk.isdigit():
             rows = rows.filter(at__lte=moment).exclude(at=moment, id__gte=int(pk))
     page = list(rows[: HISTORY_PAGE + 1])

@@ -91,6 +91,8 @@ def parse_moment(value: str) -> datetime:
             moment = datetime.combine(day, time.min)
     except ValueError as exc:
         raise ValueError(f"{value!r} is not an ISO 8601 date or datetime.") from exc
+    if not 1900 <= moment.year <= 9000:  # leaves room for day arithmetic either side
+        raise ValueError(f"{value!r} is out of range (years 1900 to 9000).")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -112,13 +114,11 @@ class MomentFilter(filters.Filter):
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 class MomentField(serializers.Field):
-    default_error_messages = {"invalid": "Enter an ISO 8601 date or datetime."}
-
     def to_internal_value(self, data: Any) -> datetime:
         try:
             return parse_moment(str(data).strip())
-        except ValueError:
-            self.fail("invalid")
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from exc
 
     def to_representation(self, value: datetime) -> str:
         return _iso(value)

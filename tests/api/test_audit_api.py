@@ -174,6 +174,7 @@ def test_filters(ledger, api, query, keep):
         "since=2026-13-45",
         "until=yesterday",
         "since=2026-02-02T25:00",
+        "since=0001-01-01",
     ],
 )
 @pytest.mark.parametrize("as_csv", [False, True])
@@ -296,7 +297,13 @@ def test_time_in_status_over_a_range(ledger, api):
 
 @pytest.mark.parametrize(
     "query",
-    ["agent=nobody", "since=2026-02-02T09:00Z&until=2026-02-02T08:00Z", "since=soon"],
+    [
+        "agent=nobody",
+        "since=2026-02-02T09:00Z&until=2026-02-02T08:00Z",
+        "since=soon",
+        "until=0001-01-01",
+        "until=9999-12-31T23:59:59Z",
+    ],
 )
 def test_time_in_status_rejects_bad_queries(ledger, api, query):
     response = api("cora").get(f"/api/v1/audit/time-in-status/?{query}")

@@ -180,6 +180,13 @@ def test_pages_show_the_data(demo, client):
     last_day = client.get(DASHBOARD + "history/", {"since": today, "until": today})
     assert all(r.at.date() == now.date() for r in last_day.context["rows"])
     assert "format=csv" in history.context["csv_url"]
+    for url, params in [
+        (DASHBOARD, {"start": "9999-12-31", "days": 31}),
+        (DASHBOARD, {"days": "lots", "agent": "nobody"}),
+        (DASHBOARD + "history/", {"before": "2026-13-45T00:00:00|9"}),
+        (DASHBOARD + "history/", {"since": "0001-01-01", "until": "yesterday"}),
+    ]:
+        assert client.get(url, params).status_code == 200, (url, params)
     bad = client.get(DASHBOARD + "history/", {"channel": "fax"})
     assert bad.status_code == 200
     assert bad.context["rows"] == []
