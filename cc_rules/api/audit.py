@@ -90,9 +90,9 @@ def parse_moment(value: str) -> datetime:
                 raise ValueError(value)
             moment = datetime.combine(day, time.min)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not an ISO 8601 date or datetime.") from exc
+        raise ValueError("Enter an ISO 8601 date or datetime.") from exc
     if not 1900 <= moment.year <= 9000:  # leaves room for day arithmetic either side
-        raise ValueError(f"{value!r} is out of range (years 1900 to 9000).")
+        raise ValueError("Enter a date between the years 1900 and 9000.")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

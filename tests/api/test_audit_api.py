@@ -366,3 +366,11 @@ def test_the_schema_documents_the_csv_response_and_errors(api, demo):
     assert {"agent", "channel", "status", "cause", "event", "since", "until", "cursor"} <= names
     for path in ("time-in-status", "verify", "rule-changes"):
         assert "403" in schema["paths"][f"/api/v1/audit/{path}/"]["get"]["responses"]
+
+
+@pytest.mark.parametrize("value", ["100%", "%s%s", "%(x)s", "2026-02-30"])
+def test_a_bad_moment_never_breaks_the_error_message(ledger, api, value):
+    for url in (URL, "/api/v1/audit/time-in-status/"):
+        response = api("cora").get(url, {"since": value})
+        assert response.status_code == 400
+        assert response.json()["fields"]["since"]
