@@ -1,14 +1,28 @@
-"""The Celery app. Workers run wake-up tasks; exactly one beat runs the sweeper.
+"""The Celery app. Workers run wake-up tasks; **exactly one** beat runs the sweeper.
+
+Deployment: any number of ``celery -A cc_rules worker`` processes, and exactly one
+``celery -A cc_rules beat`` in the whole deployment. The beat only schedules ``cc_rules.sweep``
+every ``CC_SWEEP_INTERVAL`` seconds; the sweep is what guarantees that every due wrap-up timer
+and offer expiry fires. No beat: timers whose wake-up message was lost never fire. Two beats:
+still correct (sweeps claim rows with ``SKIP LOCKED`` and re-check each row's version under the
+agent's lock), just twice the sweeping work. ``manage.py serve`` runs one beat with a pidfile.
 
 Configuration is deliberate (issue 5):
-- ``task_acks_late`` + ``task_reject_on_worker_lost``: a task killed mid-run (SIGKILL, OOM) is
-  redelivered instead of lost. Safe because every task re-checks a version under a row lock.
-- ``worker_prefetch_multiplier = 1``: a worker does not hoard messages it cannot run yet.
-- ``visibility_timeout``: Redis redelivers an unacked message after this long. ETA tasks sit
-  unacked in worker memory until due, so ETA tasks are only wake-up hints; the beat sweeper over
-  the database deadlines is what guarantees firing. We keep it at one hour (the default) and cap
-  how far ahead an ETA may be scheduled (``CC_MAX_ETA_SECONDS``) so redelivery stays rare and
-  harmless.
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after its
+  task ran, so a task killed mid-run (SIGKILL, OOM) is delivered again instead of lost. Safe
+  because every task is idempotent: it re-checks a version under the agent's row lock.
+- ``worker_prefetch_multiplier = 1``: a worker reserves one runnable message per pool process,
+  so a busy worker does not sit on sweeps another worker could run. (ETA messages are reserved
+  regardless; Celery raises the prefetch limit for each one it holds.)
+- ``visibility_timeout``: Redis hands an unacknowledged message to another consumer after this
+  long. A worker holds an ETA message unacknowledged in memory until its ETA, so an ETA further
+  out than the timeout would be delivered again, and a killed worker's ETA messages come back
+  only after it. Hence: ETA tasks are wake-up hints only; the beat sweeper over the deadlines in
+  the database is the guarantee; no wake-up is sent for a deadline more than
+  ``MAX_ETA_SECONDS`` ahead (a tenth of the timeout), so a healthy worker never sees a
+  redelivery; and the timeout stays long (one hour) so a task that merely runs long is never
+  run twice at once.
+- ``task_ignore_result``: nothing reads results; the database row is the outcome.
 """
 
 import os
@@ -16,6 +30,9 @@ import os
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
+
+VISIBILITY_TIMEOUT = 3600
+MAX_ETA_SECONDS = VISIBILITY_TIMEOUT // 10
 
 app = Celery("cc_rules")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -25,9 +42,8 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_serializer="json",
     accept_content=["json"],
-    broker_transport_options={"visibility_timeout": 3600},
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     broker_connection_retry_on_startup=True,
-    # The sweeper is the guarantee; a lost wake-up costs at most one sweep period.
     task_ignore_result=True,
     worker_hijack_root_logger=False,
 )
@@ -42,7 +58,8 @@ def _beat_schedule(sender: Celery, **kwargs: object) -> None:
         "sweep-deadlines": {
             "task": "cc_rules.sweep",
             "schedule": settings.CC_SWEEP_INTERVAL,
-            # A sweep that could not run in time is superseded by the next one.
+            # A sweep that could not start in time (no worker free) is superseded by the next
+            # one: expired copies are dropped instead of piling up while workers are down.
             "options": {"expires": max(5.0, settings.CC_SWEEP_INTERVAL * 5)},
         }
     }

@@ -13,13 +13,13 @@ from cc_rules.services import timers
 
 @shared_task(name="cc_rules.fire_wrap_up", ignore_result=True)
 def fire_wrap_up(state_id: int, version: int) -> bool:
-    """Wake-up for one wrap-up deadline (R14)."""
+    """Wake-up for one wrap-up deadline (R14); a hint only, the sweeper is the guarantee."""
     return timers.wrap_up_fire(state_id, version)
 
 
 @shared_task(name="cc_rules.expire_offer", ignore_result=True)
 def expire_offer(interaction_id: int, version: int) -> bool:
-    """Wake-up for one offer's expiry."""
+    """Wake-up for one offer's expiry; a hint only, the sweeper is the guarantee."""
     from cc_rules.services.interactions import offer_expire
 
     return offer_expire(interaction_id, version)
@@ -27,5 +27,7 @@ def expire_offer(interaction_id: int, version: int) -> bool:
 
 @shared_task(name="cc_rules.sweep", ignore_result=True, expires=30)
 def sweep() -> dict[str, int]:
-    """Run by exactly one Celery beat every CC_SWEEP_INTERVAL seconds: fire what is due."""
+    """Fire every due deadline. Scheduled by **exactly one** Celery beat every
+    ``CC_SWEEP_INTERVAL`` seconds (``cc_rules/celery.py``); concurrent sweeps are safe.
+    """
     return timers.sweep()

@@ -1,42 +1,79 @@
 """Deadlines: wrap-up timers (R14) and offer expiry. The database row is the truth.
 
 A deadline lives on its row (``AgentChannelState.wrap_up_deadline`` / ``Interaction.
-offer_deadline``) with a version every change bumps. Two paths fire it, both through the
-same service, both re-checking under the agent's row lock:
+offer_deadline``) with a version every change bumps (extend, done, manual status, timer).
+Two paths fire it, both re-checking each row under its agent's row lock:
 - an ETA task enqueued after commit: only a wake-up hint, so it may be lost (Redis flushed,
-  worker killed) or delivered twice (visibility-timeout redelivery) without harm;
-- the sweeper, run by exactly one Celery beat every ``CC_SWEEP_INTERVAL`` seconds, which claims
-  due rows with ``FOR UPDATE OF agent SKIP LOCKED`` in batches and fires them.
-A delivery whose version no longer matches, or whose deadline is not yet due, does nothing.
+  worker killed) or delivered twice (visibility-timeout redelivery) without harm. Wrap-up
+  wake-ups are shared per ``WAKE_UP_SLOT_US``, and each fires every timer then due, in batches;
+- the sweeper, run by **exactly one** Celery beat every ``CC_SWEEP_INTERVAL`` seconds, which
+  claims due rows with ``FOR UPDATE OF agent SKIP LOCKED`` in batches and fires them.
+A row fires only if it is still in ACW at the same version and its deadline has passed by the
+database clock read after the lock. So a timer fires at most once and never early, and at least
+once (the sweeper sees every due row until it has fired), whatever the broker does. The firing
+itself is in ``wrap_up_firing``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from cc_rules.choices import Status
-from cc_rules.models import Agent, AgentChannelState, Interaction
+from cc_rules.celery import MAX_ETA_SECONDS
+from cc_rules.models import AgentChannelState, Interaction
 from cc_rules.selectors import db_now
+
+from . import wrap_up_firing as firing
 
 log = logging.getLogger(__name__)
 
-SWEEP_BATCH = 200
+# Rows claimed per transaction. The batch's agent locks are held until it commits, so a batch
+# is kept short (its writes go out as three statements; well under a second): an agent's own
+# request waits at most that long behind it.
+SWEEP_BATCH = 50
+# Offers expired per sweep (each in its own transaction); the rest wait for the next sweep.
+SWEEP_OFFERS = 1000
 
 
-def _enqueue(task_name: str, args: list, eta: datetime) -> None:
-    """Send a wake-up after commit; a broker that is down only loses the hint, never the timer."""
+# Wake-ups for wrap-up deadlines are coalesced per slot of this many microseconds: the first
+# timer due in a slot sends one wake-up for the slot's end, and that wake-up fires every timer
+# then due. 10,000 deadlines within a minute cost at most 600 messages instead of 10,000, and a
+# timer is at most one slot (0.1 s) later than its own ETA would have been.
+WAKE_UP_SLOT_US = 100_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_slots_sent: dict[int, float] = {}  # slot number -> monotonic time it was sent (this process)
+_slots_lock = threading.Lock()
+
+
+def _enqueue(task_name: str, args: list, eta: datetime, *, slot: int | None = None) -> None:
+    """Send a wake-up after commit; a broker that is down only loses the hint, never the timer.
+
+    A deadline further away than ``MAX_ETA_SECONDS`` gets no wake-up at all: the worker would
+    hold the message unacknowledged until then, and past Redis's visibility timeout it would be
+    delivered again (harmless, but pointless). The sweeper fires it within one sweep period.
+    With a ``slot``, the wake-up is sent only if this process has not sent one for that slot.
+    """
     from cc_rules import tasks
+
+    if eta - timezone.now() > timedelta(seconds=MAX_ETA_SECONDS):
+        return
 
     def send() -> None:
         if not settings.CC_SEND_WAKEUPS:
             return  # tests that drive the timer services directly
+        if slot is not None and not _claim_slot(slot):
+            return  # a wake-up for this slot is on its way and will fire this timer too
         try:
             getattr(tasks, task_name).apply_async(args=args, eta=eta, retry=False)
         except Exception as exc:  # broker unreachable: the sweeper will fire it
+            if slot is not None:
+                _release_slot(slot)
             log.warning(
                 "wake-up for %s%s not sent (%s); the sweeper will fire it", task_name, args, exc
             )
@@ -44,12 +81,41 @@ def _enqueue(task_name: str, args: list, eta: datetime) -> None:
     transaction.on_commit(send)
 
 
+def _claim_slot(slot: int) -> bool:
+    """True for the first caller in this process for ``slot``; forgets slots long past."""
+    now = time.monotonic()
+    with _slots_lock:
+        if slot in _slots_sent:
+            return False
+        if len(_slots_sent) > 10_000:
+            horizon = now - 2 * MAX_ETA_SECONDS
+            for old in [k for k, at in _slots_sent.items() if at < horizon]:
+                del _slots_sent[old]
+        _slots_sent[slot] = now
+        return True
+
+
+def _release_slot(slot: int) -> None:
+    with _slots_lock:
+        _slots_sent.pop(slot, None)
+
+
 def schedule_wrap_up(state: AgentChannelState) -> None:
-    if state.wrap_up_deadline is not None:
-        _enqueue("fire_wrap_up", [state.pk, state.wrap_up_version], state.wrap_up_deadline)
+    """After commit, ask for a wake-up at the state's wrap-up deadline (R14).
+
+    The wake-up is for the end of the deadline's slot (``WAKE_UP_SLOT_US``; never before the
+    deadline) and is shared by every timer this process schedules in the same slot.
+    """
+    if state.wrap_up_deadline is None:
+        return
+    us = (state.wrap_up_deadline - _EPOCH) // timedelta(microseconds=1)
+    slot = -(-us // WAKE_UP_SLOT_US)  # rounded up: exact integer arithmetic
+    eta = _EPOCH + timedelta(microseconds=slot * WAKE_UP_SLOT_US)
+    _enqueue("fire_wrap_up", [state.pk, state.wrap_up_version], eta, slot=slot)
 
 
 def schedule_offer_expiry(interaction: Interaction) -> None:
+    """After commit, ask for a wake-up at the offer's deadline."""
     if interaction.offer_deadline is not None:
         _enqueue(
             "expire_offer", [interaction.pk, interaction.offer_version], interaction.offer_deadline
@@ -57,83 +123,45 @@ def schedule_offer_expiry(interaction: Interaction) -> None:
 
 
 def wrap_up_fire(state_id: int, version: int) -> bool:
-    """Fire one wrap-up timer if it is still due at ``version``. True when it moved the status."""
-    from .sessions import session_for
+    """The ETA wake-up: fire every wrap-up timer due by now, in batches; True if this one fired.
 
-    agent_id = (
-        AgentChannelState.objects.filter(pk=state_id).values_list("agent_id", flat=True).first()
-    )
-    if agent_id is None:
-        return False
-    with transaction.atomic():
-        agent = (
-            Agent.objects.select_for_update(of=("self",))
-            .select_related("user", "role")
-            .filter(pk=agent_id)
-            .first()
-        )
-        if agent is None:
-            return False
-        sess = session_for(agent, actor=None, request_id=f"timer:{state_id}:{version}")
-        return _fire_if_due(sess, state_id, version)
-
-
-def _fire_if_due(sess, state_id: int, version: int) -> bool:
-    from .interactions import leave_wrap_up
-
-    state = next((s for s in sess.states.values() if s.pk == state_id), None)
-    if (
-        state is None
-        or state.status != Status.AFTER_CALL_WORK
-        or state.wrap_up_version != version
-        or state.wrap_up_deadline is None
-        or state.wrap_up_deadline > sess.now
-    ):
-        return False
-    return leave_wrap_up(sess, state, "timer", interaction_id=state.wrap_up_interaction_id)
+    Wake-ups are shared (``schedule_wrap_up``), so a wake-up fires all that is due, not only
+    the timer that sent it; and under load wake-ups arrive late and together, when one
+    transaction per batch costs a fraction of one per timer. Each row is re-checked under its
+    agent's lock (status, version, deadline by the database clock), so a late, duplicate or
+    stale delivery fires nothing that is not due. If the batches did not fire this row (not
+    due, or its agent was locked by a request or another sweep), the wake-up waits for that
+    agent's lock and re-checks the row itself, unless one indexed read shows it is gone.
+    """
+    fired = firing.fire_all_due(SWEEP_BATCH, source="timer")
+    return (state_id, version) in fired or firing.fire_one(state_id, version, source="timer")
 
 
 def sweep(batch: int = SWEEP_BATCH) -> dict[str, int]:
     """Fire every due wrap-up timer and offer expiry; returns counts. Safe to run concurrently.
 
+    Run by the ``cc_rules.sweep`` task, which **exactly one** Celery beat in the deployment
+    schedules every ``CC_SWEEP_INTERVAL`` seconds. A second beat (or a manual call) cannot fire a
+    timer twice; it only doubles the sweeping work.
+
     Each batch is one transaction that locks the due rows' agents with ``SKIP LOCKED``: an
-    agent busy in another request (or another sweeper) is left for the next sweep, and a row
-    is re-checked under the lock, so no timer fires twice.
+    agent busy in another request (or another sweeper) is left for the next batch or sweep, and
+    a row is re-checked under the lock, so no timer fires twice. A failing row never stops the
+    others (its batch is redone row by row, and the row is logged and left for the next sweep).
     """
     from .interactions import offer_expire
 
-    fired = {"wrap_up": 0, "offers": 0}
-    while True:
-        claimed, n = _sweep_wrap_up_batch(batch)
-        fired["wrap_up"] += n
-        if claimed < batch or n == 0:
-            break
-    now = db_now()
-    due_offers = Interaction.objects.filter(state="offered", offer_deadline__lte=now).values_list(
-        "pk", "offer_version"
-    )[: batch * 10]
-    for pk, version in due_offers:
-        fired["offers"] += int(offer_expire(pk, version))
+    fired = {"wrap_up": len(firing.fire_all_due(batch, source="sweep")), "offers": 0}
+    due_offers = (
+        Interaction.objects.filter(state="offered", offer_deadline__lte=db_now())
+        .order_by("offer_deadline")
+        .values_list("pk", "offer_version")[:SWEEP_OFFERS]
+    )
+    for pk, version in list(due_offers):
+        try:
+            fired["offers"] += int(offer_expire(pk, version))
+        except Exception:
+            log.exception(
+                "offer %s (version %s) could not be expired; retried next sweep", pk, version
+            )
     return fired
-
-
-def _sweep_wrap_up_batch(batch: int) -> tuple[int, int]:
-    """Claim up to ``batch`` due rows and fire them; returns (claimed, fired)."""
-    from .sessions import session_for
-
-    with transaction.atomic():
-        now = db_now()
-        due = list(
-            AgentChannelState.objects.select_related("agent__user", "agent__role")
-            .select_for_update(skip_locked=True, of=("agent",))
-            .filter(wrap_up_deadline__lte=now, status=Status.AFTER_CALL_WORK)
-            .order_by("wrap_up_deadline")[:batch]
-        )
-        fired = 0
-        for row in due:
-            with transaction.atomic():  # a savepoint: one bad row does not undo the batch
-                sess = session_for(
-                    row.agent, actor=None, request_id=f"sweep:{row.pk}:{row.wrap_up_version}"
-                )
-                fired += int(_fire_if_due(sess, row.pk, row.wrap_up_version))
-        return len(due), fired
