@@ -41,9 +41,14 @@ def apply_status(
     try:
         if status == Status.LOGGED_OFF and old_status != Status.LOGGED_OFF:
             state.log_off(sess.now)
-        elif status == Status.NOT_READY and old_status == Status.LOGGED_OFF and reason is None:
+        elif (
+            status == Status.NOT_READY
+            and old_status == Status.LOGGED_OFF
+            and reason == reasons.SYSTEM_LOGIN
+        ):
+            # Only session_login names the system reason (clients cannot, check_reason): a
+            # PUT of not_ready without a reason stays reasonless, so repeating it is a no-op.
             state.log_in(sess.now)
-            reason = state.reason
         elif status == Status.READY:
             state.make_ready(sess.now)
         elif status == Status.NOT_READY:
@@ -119,7 +124,12 @@ def session_login(
         for state in states:
             if state.status == Status.LOGGED_OFF:
                 apply_status(
-                    sess, state, Status.NOT_READY, None, cause=Cause.AGENT, rule=LOGIN_RULE
+                    sess,
+                    state,
+                    Status.NOT_READY,
+                    reasons.SYSTEM_LOGIN,
+                    cause=Cause.AGENT,
+                    rule=LOGIN_RULE,
                 )
         sess.refresh_live()
         return sess
