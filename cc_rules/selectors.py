@@ -32,13 +32,14 @@ from cc_rules.models import (
 )
 
 _lock = threading.Lock()
-_snapshot: tuple[int, RuleIndex] | None = None
+_snapshot: tuple[tuple[int, str], RuleIndex] | None = None
 _resolved: dict[tuple[int, int, int | None], EffectiveRules] = {}
 
 
-def rules_version() -> int:
-    row = RulesVersion.objects.filter(pk=1).values_list("value", flat=True).first()
-    return row or 0
+def rules_version() -> tuple[int, str]:
+    """The rules version and its random token (the pair identifies one configuration)."""
+    row = RulesVersion.objects.filter(pk=1).values_list("value", "token").first()
+    return (row[0], str(row[1])) if row else (0, "")
 
 
 def _load_index() -> RuleIndex:

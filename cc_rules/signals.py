@@ -4,6 +4,8 @@ The bump runs in the same transaction as the change, so a reader that sees the n
 also sees the new rows; every process's cache keyed by the old version is then stale.
 """
 
+import uuid
+
 from django.db.models import F
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
@@ -12,7 +14,7 @@ from .models import Agent, Channel, ReasonCode, Role, Rule, RulesVersion
 
 
 def bump_rules_version() -> None:
-    updated = RulesVersion.objects.filter(pk=1).update(value=F("value") + 1)
+    updated = RulesVersion.objects.filter(pk=1).update(value=F("value") + 1, token=uuid.uuid4())
     if not updated:
         RulesVersion.objects.get_or_create(pk=1)
 

@@ -96,7 +96,7 @@ def check_reason(
         if required.value:
             return reasons.REASON_REQUIRED, required.ref
         return None
-    if reason not in rules.reason_codes:
+    if reason in reasons.SYSTEM_REASONS or reason not in rules.reason_codes:
         return reasons.UNKNOWN_REASON, rules.reason_codes_ref
     return None
 
@@ -178,7 +178,8 @@ def acw_exit(rules: EffectiveRules, state: ChannelLive, trigger: str) -> AcwExit
     """Where a channel in ACW goes when its wrap-up timer ends or the agent marks done.
 
     R13 (done), R14 (timer), R8 (pending). DECISIONS.md: it lands first in the pending status if
-    one is held; else in the ``not_ready`` + reason it had before ACW; else in the rule's
+    one is held and no work is open; else in the ``not_ready`` + reason it had before ACW; else
+    in the rule's
     after-timer or after-done status. ``keep_acw``: done is not an exit and the timer runs on.
     ``manual``: done cancels the timer and the agent sets the status by hand.
     """
@@ -196,9 +197,14 @@ def acw_exit(rules: EffectiveRules, state: ChannelLive, trigger: str) -> AcwExit
             return AcwExit(None, True, rule.ref)
         status = rule.value
         reason = rules.value("after_done_reason", channel) if status == "not_ready" else None
-    if state.pending_status is not None:
+    if state.pending_status is not None and state.open_work == 0:
+        # Work opened during ACW (outbound) keeps the pending status waiting for its end.
         target = Target(
-            state.pending_status, state.pending_reason, cause, rules.setting("pending_enabled").ref
+            state.pending_status,
+            state.pending_reason,
+            cause,
+            rules.setting("pending_enabled").ref,
+            from_pending=True,
         )
     elif state.pre_acw_reason is not None:
         target = Target("not_ready", state.pre_acw_reason, cause, rule.ref)

@@ -138,6 +138,7 @@ class Target:
     reason: str | None
     cause: str
     rule: RuleRef
+    from_pending: bool = False  # the held pending status is consumed by landing here
 
 
 @dataclass(frozen=True)

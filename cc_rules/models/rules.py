@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -171,6 +173,9 @@ class RulesVersion(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     value = models.BigIntegerField(default=0)
+    # A fresh random token with every bump: a restored or flushed database can repeat
+    # `value`, never the token, so a long-running process cannot mistake old rules for new.
+    token = models.UUIDField(default=uuid.uuid4)
 
     def __str__(self) -> str:
         return f"rules v{self.value}"

@@ -467,7 +467,8 @@ def leave_wrap_up(
             state.save()
         return False
     target = exit_.target
-    state.clear_pending()
+    if target.from_pending:
+        state.clear_pending()
     if target.status == Status.AFTER_CALL_WORK:  # a pending ACW cannot be asked for; be safe
         return False
     apply_status(

@@ -213,7 +213,8 @@ def _leave_wrap_up_by_timer(
             continue
         interaction_id = state.wrap_up_interaction_id
         old_status = state.status
-        state.clear_pending()
+        if target.from_pending:
+            state.clear_pending()
         if target.status == Status.READY:
             state.make_ready(sess.now)
         elif target.status == Status.NOT_READY:

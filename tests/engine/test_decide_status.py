@@ -178,12 +178,6 @@ def test_check_reason(rules, status, reason, expected):
     assert (None if refusal is None else (refusal[0], str(refusal[1]))) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: check_reason refuses system reasons only because no role has them as "
-    "codes; ReasonCode.clean() forbids them in admin, but a row created elsewhere (shell, "
-    "seed, API) would let clients write `login`/`acw_timeout`/`missed_offer` themselves",
-)
 def test_system_reasons_are_refused_even_if_a_role_lists_them():
     rules = make_rules(codes=("break", "login"))
     assert decide.check_reason(rules, "not_ready", "login") is not None

@@ -70,12 +70,10 @@ REASONS_FOR = {
 STATUSES = ("ready", "not_ready", "not_ready", "logged_off")
 END_HOW = {"voice": ("hangup",), "chat": ("chat_ended",), "email": ("sent", "workbin")}
 
-# Outbound work may start during ACW (DECISIONS.md), but leaving ACW then applies a held
-# pending status under the open work, e.g. logs the channel off under a call: a known bug,
-# pinned by the strict xfail in test_status_service.py
-# (test_leaving_acw_keeps_a_pending_logged_off_while_a_call_started_in_acw_is_open). Turn this
-# on when it is fixed.
-OPEN_WORK_IN_ACW = False
+# Outbound work may start during ACW (DECISIONS.md); leaving ACW keeps a held pending status
+# waiting while that work is open (test_status_service.py,
+# test_leaving_acw_keeps_a_pending_logged_off_while_a_call_started_in_acw_is_open).
+OPEN_WORK_IN_ACW = True
 
 whos = st.sampled_from(("alice", "alice", "bob"))
 targets = whos.flatmap(

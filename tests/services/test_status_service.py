@@ -364,13 +364,6 @@ def test_forwarding_writes_the_target_and_refuses_loops_either_way():
 
 
 # -- work opened during ACW (outbound skips the ACW check) --------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: leaving ACW applies a held pending status even while work opened during ACW "
-    "is open (decide.acw_exit takes the pending status without looking at open_work; "
-    "interactions.leave_wrap_up clears it unconditionally), so a pending logged_off logs the "
-    "channel off under an active call",
-)
 def test_leaving_acw_keeps_a_pending_logged_off_while_a_call_started_in_acw_is_open():
     a = login("alice")
     put("alice", "voice", "ready")
