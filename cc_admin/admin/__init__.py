@@ -16,5 +16,6 @@ from . import agents, config, ledger, rules
 admin.site.site_header = "cc-rules administration"
 admin.site.site_title = "cc-rules admin"
 admin.site.index_title = "Rules, agents and audit"
+admin.site.index_template = "cc_admin/admin_index.html"  # links to the dashboards
 
 __all__ = ["agents", "config", "ledger", "rules"]
