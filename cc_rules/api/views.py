@@ -174,7 +174,10 @@ def _agents():
 
 
 def _agent_by_username(username: str) -> Agent:
-    agent = _agents().filter(user__username=username, is_active=True).first()
+    # No stored name holds NUL (PostgreSQL text cannot): such a name is absent, not a 400.
+    agent = None
+    if "\x00" not in username:
+        agent = _agents().filter(user__username=username, is_active=True).first()
     if agent is None:
         raise NotFound("not_found", f"No agent {username!r}.")
     return agent

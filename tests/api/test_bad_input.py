@@ -607,8 +607,18 @@ CATALOGUE = [
         "not_found",
         {"status": "ready"},
     ),
-    # PostgreSQL text cannot hold NUL: the database refuses the lookup, nothing else happens.
-    Bad("null byte in agent URL", "GET", "/api/v1/agents/ali%00ce/", 400, "invalid", caller="sam"),
+    Bad(
+        "null byte in agent URL", "GET", "/api/v1/agents/ali%00ce/", 404, "not_found", caller="sam"
+    ),
+    Bad(
+        "null byte in forced status URL",
+        "PUT",
+        "/api/v1/agents/ali%00ce/channels/chat/status/",
+        404,
+        "not_found",
+        {"status": "ready"},
+        caller="sam",
+    ),
     # --- query strings -------------------------------------------------------------------------
     Bad("unknown state filter", "GET", "/api/v1/interactions/?state=sleeping", 400, "invalid"),
     Bad(
