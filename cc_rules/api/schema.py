@@ -32,6 +32,11 @@ IDEMPOTENCY_PARAMETER = {
     ),
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
 }
+REPLAYED = {
+    "schema": {"type": "string", "enum": ["true"]},
+    "description": "Present when this is the stored answer to an earlier request with the same "
+    "Idempotency-Key.",
+}
 RETRY_AFTER = {
     "Retry-After": {
         "schema": {"type": "integer"},
@@ -100,4 +105,9 @@ def document_conventions(result: dict[str, Any], generator: Any, request: Any, p
                 _add(responses, 400, _error("invalid (also a malformed Idempotency-Key)"))
                 _add(responses, 409, _error("request_in_progress, or a rule refused"))
                 _add(responses, 422, _error("idempotency_key_reused"))
+                for code, response in responses.items():
+                    if str(code).startswith(("2", "4")) and "$ref" not in response:
+                        response.setdefault("headers", {}).setdefault(
+                            "Idempotent-Replayed", REPLAYED
+                        )
     return result
