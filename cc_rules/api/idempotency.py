@@ -21,6 +21,12 @@ nothing, so recomputing it on retry is the same answer.
 Anything but a 2xx also rolls the view's savepoint back: a refused request leaves nothing
 behind. Only a SHA-256 of the request body is kept, never the body (IM text, R5).
 
+One consequence of the single transaction: a row lock a service takes and "releases" by leaving
+its ``atomic()`` block (now a savepoint) is held until the whole request commits. Routing's
+per-candidate tries (``SKIP LOCKED``) therefore keep the candidates they looked at locked for
+the rest of that request, a few milliseconds; a concurrent offer skips them meanwhile, as it
+would while they were being looked at.
+
 Keys live ``CC_IDEMPOTENCY_TTL_HOURS`` (default 24 h): an expired record is treated as absent
 and replaced, and ``manage.py purge_idempotency`` (run it daily from cron or beat) deletes them.
 
