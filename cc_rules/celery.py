@@ -42,7 +42,10 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_serializer="json",
     accept_content=["json"],
-    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    # max_retries 0: a web process publishing a wake-up while Redis is down gives up at once
+    # (the wake-up is only a hint; the sweeper fires the timer). Workers reconnect through
+    # broker_connection_retry / broker_connection_max_retries, which this does not change.
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT, "max_retries": 0},
     broker_connection_retry_on_startup=True,
     task_ignore_result=True,
     worker_hijack_root_logger=False,

@@ -318,15 +318,6 @@ def test_without_redis_status_and_offers_work_and_timers_fire_when_it_is_back(
         assert timer_rows.count() == 1  # fired once, not once per path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "kombu retries the broker connection for ~6 s before a wake-up's failure is swallowed "
-        "(timers._enqueue → apply_async). Fix: cc_rules/celery.py broker_transport_options "
-        "add 'max_retries': 0 (web publishers fail at once; workers reconnect through "
-        "broker_connection_max_retries). Remove this mark when fixed."
-    ),
-)
 def test_wake_ups_fail_fast_while_redis_is_down(transactional_db, own_redis, tmp_path):
     env = _env(tmp_path, database_url=_database_url(), redis_url=own_redis.url)
     alice, router = _token("alice"), _token("router")
