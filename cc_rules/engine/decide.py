@@ -150,7 +150,11 @@ def work_ended(rules: EffectiveRules, state: ChannelLive, how: str, *, was_last:
         release = rules.setting("pending_release_on")
         if how in release.value:
             target = Target(
-                state.pending_status, state.pending_reason, "pending_released", release.ref
+                state.pending_status,
+                state.pending_reason,
+                "pending_released",
+                release.ref,
+                from_pending=True,
             )
             return WorkEnded(False, None, target, release.ref)
     return WorkEnded(False, None, None, None)
@@ -171,6 +175,7 @@ def offer_withdrawn(rules: EffectiveRules, state: ChannelLive, *, was_last: bool
         state.pending_reason,
         "pending_released",
         rules.setting("pending_enabled").ref,
+        from_pending=True,
     )
 
 

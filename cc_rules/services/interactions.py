@@ -16,7 +16,7 @@ from django_fsm import TransitionNotAllowed
 
 from cc_rules.choices import Cause, Direction, InteractionState, Kind, Status
 from cc_rules.engine import decide, reasons
-from cc_rules.engine.types import Decision, RuleRef
+from cc_rules.engine.types import Decision, RuleRef, Target
 from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, Workbin
 
 from . import timers
@@ -258,14 +258,37 @@ def _agent_id_of(interaction_id: int, agent: Agent) -> int:
     return agent.pk
 
 
+def _own_session(
+    agent: Agent, interaction_id: int, *, actor: Any, request_id: str
+) -> tuple[Session, Interaction]:
+    """Lock the agent, then their interaction (404 if it is not theirs). Inside atomic()."""
+    agent_id = _agent_id_of(interaction_id, agent)
+    sess = _sessions([agent_id], actor=actor, request_id=request_id)[agent_id]
+    return sess, _own(sess, interaction_id)
+
+
+def _land(
+    sess: Session, state: AgentChannelState, target: Target, *, interaction_id: int | None
+) -> None:
+    """Move a channel to the engine's target; a pending status the target consumes is cleared."""
+    if target.from_pending:
+        state.clear_pending()
+    apply_status(
+        sess,
+        state,
+        target.status,
+        target.reason,
+        cause=target.cause,
+        rule=target.rule,
+        interaction_id=interaction_id,
+    )
+
+
 def interaction_accept(
     agent: Agent, interaction_id: int, *, actor: Any, request_id: str
 ) -> Interaction:
     with transaction.atomic():
-        sess = _sessions([_agent_id_of(interaction_id, agent)], actor=actor, request_id=request_id)[
-            agent.pk
-        ]
-        interaction = _own(sess, interaction_id)
+        sess, interaction = _own_session(agent, interaction_id, actor=actor, request_id=request_id)
         _transition(interaction, "accept", sess.now)
         return interaction
 
@@ -275,10 +298,7 @@ def interaction_reject(
 ) -> Interaction:
     """Reject an offer; its slot is free again at once."""
     with transaction.atomic():
-        sess = _sessions([_agent_id_of(interaction_id, agent)], actor=actor, request_id=request_id)[
-            agent.pk
-        ]
-        interaction = _own(sess, interaction_id)
+        sess, interaction = _own_session(agent, interaction_id, actor=actor, request_id=request_id)
         _transition(interaction, "reject", sess.now)
         _after_offer_withdrawn(sess, interaction)
         return interaction
@@ -293,16 +313,7 @@ def _after_offer_withdrawn(sess: Session, interaction: Interaction) -> None:
     channel = live.channel(interaction.channel_id)
     target = decide.offer_withdrawn(sess.rules, channel, was_last=channel.open_work == 0)
     if target is not None:
-        state.clear_pending()
-        apply_status(
-            sess,
-            state,
-            target.status,
-            target.reason,
-            cause=target.cause,
-            rule=target.rule,
-            interaction_id=interaction.pk,
-        )
+        _land(sess, state, target, interaction_id=interaction.pk)
         sess.refresh_live()
 
 
@@ -410,17 +421,7 @@ def _after_work_ended(sess: Session, interaction: Interaction, how: str) -> None
         if state.wrap_up_deadline is not None:
             timers.schedule_wrap_up(state)
     elif outcome.release is not None:
-        target = outcome.release
-        state.clear_pending()
-        apply_status(
-            sess,
-            state,
-            target.status,
-            target.reason,
-            cause=target.cause,
-            rule=target.rule,
-            interaction_id=interaction.pk,
-        )
+        _land(sess, state, outcome.release, interaction_id=interaction.pk)
     elif was_last and state.status == Status.READY:
         state.idle_since = sess.now
         state.save(update_fields=["idle_since"])
@@ -445,10 +446,7 @@ def interaction_done(
 ) -> Interaction:
     """Mark done (R12). On a channel in ACW the status-after-done rule applies (R13)."""
     with transaction.atomic():
-        sess = _sessions([_agent_id_of(interaction_id, agent)], actor=actor, request_id=request_id)[
-            agent.pk
-        ]
-        interaction = _own(sess, interaction_id)
+        sess, interaction = _own_session(agent, interaction_id, actor=actor, request_id=request_id)
         _transition(interaction, "mark_done", sess.now)
         state = sess.states.get(interaction.channel_id)
         if state is not None and state.status == Status.AFTER_CALL_WORK:
@@ -466,20 +464,9 @@ def leave_wrap_up(
             state.clear_wrap_up()
             state.save()
         return False
-    target = exit_.target
-    if target.from_pending:
-        state.clear_pending()
-    if target.status == Status.AFTER_CALL_WORK:  # a pending ACW cannot be asked for; be safe
+    if exit_.target.status == Status.AFTER_CALL_WORK:  # a pending ACW cannot be asked for
         return False
-    apply_status(
-        sess,
-        state,
-        target.status,
-        target.reason,
-        cause=target.cause,
-        rule=target.rule,
-        interaction_id=interaction_id,
-    )
+    _land(sess, state, exit_.target, interaction_id=interaction_id)
     return True
 
 
@@ -488,10 +475,7 @@ def interaction_close(
 ) -> Interaction:
     """Close; refused with ``mark_done_required`` before done where the rule says so (R12)."""
     with transaction.atomic():
-        sess = _sessions([_agent_id_of(interaction_id, agent)], actor=actor, request_id=request_id)[
-            agent.pk
-        ]
-        interaction = _own(sess, interaction_id)
+        sess, interaction = _own_session(agent, interaction_id, actor=actor, request_id=request_id)
         if interaction.state == InteractionState.ENDED:
             ok, rule = decide.may_close(sess.rules, interaction.channel_id, done=False)
             if not ok:
@@ -507,10 +491,7 @@ def interaction_close(
 def wrap_up_extend(agent: Agent, interaction_id: int, *, actor: Any, request_id: str):
     """Extend ACW indefinitely where the rule allows (R15): the deadline is cleared."""
     with transaction.atomic():
-        sess = _sessions([_agent_id_of(interaction_id, agent)], actor=actor, request_id=request_id)[
-            agent.pk
-        ]
-        interaction = _own(sess, interaction_id)
+        sess, interaction = _own_session(agent, interaction_id, actor=actor, request_id=request_id)
         state = sess.states.get(interaction.channel_id)
         if state is None or state.status != Status.AFTER_CALL_WORK:
             raise Refused(
