@@ -64,5 +64,7 @@ def _beat_schedule(sender: Celery, **kwargs: object) -> None:
             # A sweep that could not start in time (no worker free) is superseded by the next
             # one: expired copies are dropped instead of piling up while workers are down.
             "options": {"expires": max(5.0, settings.CC_SWEEP_INTERVAL * 5)},
-        }
+        },
+        # Expired keys are ignored at once; this only keeps the table small.
+        "purge-idempotency-keys": {"task": "cc_rules.purge_idempotency", "schedule": 3600.0},
     }

@@ -31,3 +31,11 @@ def sweep() -> dict[str, int]:
     ``CC_SWEEP_INTERVAL`` seconds (``cc_rules/celery.py``); concurrent sweeps are safe.
     """
     return timers.sweep()
+
+
+@shared_task(name="cc_rules.purge_idempotency", ignore_result=True, expires=3600)
+def purge_idempotency() -> int:
+    """Delete Idempotency-Key records past CC_IDEMPOTENCY_TTL_HOURS (hourly, from the beat)."""
+    from cc_rules.api.idempotency import purge_expired
+
+    return purge_expired()
