@@ -25,6 +25,7 @@ STATUS_RULE = builtin("R2", "per_channel_status")
 DND_RULE = builtin("R3", "do_not_disturb")
 SUPERVISOR_RULE = builtin("R2", "supervisor_override")
 VISIBILITY_LOST_RULE = builtin("R1", "visibility_lost")
+FORWARD_RULE = builtin("R4", "call_forwarding")
 
 
 def may_take_work(

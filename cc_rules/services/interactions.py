@@ -16,7 +16,7 @@ from django_fsm import TransitionNotAllowed
 
 from cc_rules.choices import Cause, Direction, InteractionState, Kind, Status
 from cc_rules.engine import decide, reasons
-from cc_rules.engine.types import Decision, RuleRef, Target
+from cc_rules.engine.types import Decision, Target
 from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, Workbin
 
 from . import timers
@@ -26,7 +26,6 @@ from .status import apply_status
 
 OUTBOUND_CHANNELS = {"voice": "phone", "email": "email"}
 ASSIST_CHANNELS = ("voice", "chat")  # consultation and conference (the seed names these two)
-FORWARD_RULE = RuleRef("R4", "call_forwarding", "default")
 
 
 def _refuse(decision: Decision, who: str, channel: str) -> Refused:
@@ -132,7 +131,7 @@ def _offer_to(
                 raise Refused(
                     reasons.FORWARD_TARGET_UNAVAILABLE,
                     f"{agent} forwards to {agent.forward_to}, which no agent has.",
-                    FORWARD_RULE,
+                    decide.FORWARD_RULE,
                 )
         ids = [agent.pk] + ([target_id] if target_id else [])
         sessions = _sessions(ids, actor=actor, request_id=request_id)

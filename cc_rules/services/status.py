@@ -271,9 +271,6 @@ def agent_set_dnd(agent_id: int, *, enabled: bool, actor: Any, request_id: str) 
         return sess
 
 
-FORWARD_RULE = RuleRef("R4", "call_forwarding", "default")
-
-
 def agent_set_forwarding(
     agent_id: int, *, to_extension: str | None, actor: Any, request_id: str
 ) -> Session:
@@ -296,7 +293,7 @@ def agent_set_forwarding(
                 raise Invalid(
                     "invalid",
                     f"No agent has extension {to_extension}.",
-                    FORWARD_RULE,
+                    decide.FORWARD_RULE,
                     fields={"to_extension": ["unknown_extension"]},
                 )
         locked = lock_agents([agent_id] + ([target_id] if target_id else []))
@@ -310,7 +307,7 @@ def agent_set_forwarding(
                 raise Invalid(
                     "invalid",
                     "An agent cannot forward to their own extension.",
-                    FORWARD_RULE,
+                    decide.FORWARD_RULE,
                     fields={"to_extension": ["own_extension"]},
                 )
             if target.forward_to:
@@ -318,7 +315,7 @@ def agent_set_forwarding(
                     "invalid",
                     f"Extension {to_extension} forwards to {target.forward_to}; forwarding "
                     "chains longer than one hop are refused.",
-                    FORWARD_RULE,
+                    decide.FORWARD_RULE,
                     fields={"to_extension": ["forwarding_chain"]},
                 )
             if agent.extension and Agent.objects.filter(forward_to=agent.extension).exists():
@@ -326,7 +323,7 @@ def agent_set_forwarding(
                     "invalid",
                     f"Calls are forwarded to {agent.extension}; forwarding it on would make a "
                     "chain or a loop.",
-                    FORWARD_RULE,
+                    decide.FORWARD_RULE,
                     fields={"to_extension": ["forwarding_chain"]},
                 )
         if agent.forward_to != to_extension:
