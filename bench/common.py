@@ -288,6 +288,7 @@ def ensure_population(agents: int, history_agents: int, per_agent: int) -> list[
                 """,
                 [agent_ids, [rng.uniform(60, 3600) for _ in agent_ids], channel],
             )
+        cursor.execute(f"ANALYZE {AgentChannelState._meta.db_table}")  # as autovacuum would
     want = history_agents * per_agent
     have = StatusChange.objects.filter(agent_id__in=ids[:history_agents]).count()
     if want and have != want:

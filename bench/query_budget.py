@@ -4,7 +4,7 @@
 
 Two databases on the benchmark server (``BENCH_DATABASE_URL``, see bench/README.md):
 
-- ``cc_bench_small``: the demo plus 10 demo-like agents, no history;
+- ``cc_bench_small``: the demo plus 10 demo-like agents, no history (made afresh every run);
 - ``cc_bench_scale``: the demo plus 10,000 demo-like agents, all logged in and ready on their
   work channel, 1,000 of them with 1,000 history rows each over 30 days (1,000,000 rows).
   Built on first use (about a minute), reused afterwards.
@@ -35,7 +35,8 @@ from bench.hot_paths import STEPS
 
 def measure(db: dict, reps: int) -> dict:
     """In this process: set up ``db`` and count the queries of each step, ``reps`` times."""
-    common.ensure_database(common.database_url(db["name"]))
+    # the small database starts empty every time; the large one is reused once built
+    common.ensure_database(common.database_url(db["name"]), fresh=db is common.SMALL)
     common.setup_django(common.database_url(db["name"]))
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token

@@ -185,6 +185,10 @@ async def run_scenario(name, base, agents, router, contact, concurrency, warmup,
                 t1 = time.perf_counter()
                 if t0 >= measure_from and t1 <= stop_at:
                     stats.units.append(t1 - t0)
+            for agent in share:  # after the clock: every agent ready again for the next scenario
+                if toggled[agent["id"]]:
+                    path = f"/api/v1/me/channels/{agent['channel']}/status/"
+                    await call(session, "PUT", path, agent["token"], {"status": "ready"})
 
     await asyncio.gather(*(worker(share) for share in shares if share))
     return stats, seconds

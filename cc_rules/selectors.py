@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Max
@@ -93,10 +94,12 @@ def clear_cache() -> None:
         _resolved.clear()
 
 
-def rule_index() -> RuleIndex:
-    """The snapshot for the current rules version (reloaded when the version moves)."""
+def rule_index(version: tuple[int, str] | None = None) -> RuleIndex:
+    """The snapshot for the current rules version (reloaded when the version moves);
+    ``version``: as just read by the caller (``clock_and_rules_version``)."""
     global _snapshot
-    version = rules_version()
+    if version is None:
+        version = rules_version()
     with _lock:
         if _snapshot is not None and _snapshot[0] == version:
             return _snapshot[1]
@@ -107,9 +110,9 @@ def rule_index() -> RuleIndex:
     return index
 
 
-def effective_rules(agent: Agent) -> EffectiveRules:
+def effective_rules(agent: Agent, version: tuple[int, str] | None = None) -> EffectiveRules:
     """Every rule in force for ``agent``, each value with the scope and rule row it came from."""
-    index = rule_index()
+    index = rule_index(version)
     key = (id(index), agent.pk, agent.role_id)
     with _lock:
         found = _resolved.get(key)
@@ -148,16 +151,34 @@ def channel_live(state: AgentChannelState, counts: tuple[int, int] = (0, 0)) -> 
 
 
 def agent_live(
-    agent: Agent, states: Iterable[AgentChannelState] | None = None
+    agent: Agent,
+    states: Iterable[AgentChannelState] | None = None,
+    counts: dict[str, tuple[int, int]] | None = None,
 ) -> tuple[AgentLive, dict[str, AgentChannelState]]:
-    """The agent's live state for the engine, plus the state rows by channel code."""
+    """The agent's live state for the engine, plus the state rows by channel code
+    (``counts``: ``open_work_counts(agent)`` if the caller has it)."""
     rows = {s.channel_id: s for s in (states if states is not None else agent.channel_states.all())}
-    counts = open_work_counts(agent)
+    if counts is None:
+        counts = open_work_counts(agent)
     channels = {code: channel_live(row, counts.get(code, (0, 0))) for code, row in rows.items()}
     for code, pair in counts.items():  # work on a channel without a state row still counts
         if code not in channels:
             channels[code] = ChannelLive(code, "logged_off", open_count=pair[0], open_work=pair[1])
     return AgentLive(dnd=agent.dnd, channels=channels), rows
+
+
+def clock_and_rules_version() -> tuple[datetime, tuple[int, str]]:
+    """The database clock and the rules version in one round trip (the hot path's first read
+    after its locks): ``(now, (version, token))``."""
+    if connection.vendor != "postgresql":
+        return timezone.now(), rules_version()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT clock_timestamp(), v.value, v.token FROM (SELECT 1) AS one "
+            f"LEFT JOIN {RulesVersion._meta.db_table} AS v ON v.id = 1"
+        )
+        now, value, token = cursor.fetchone()
+    return now, ((value, str(token)) if value is not None else (0, ""))
 
 
 def db_now():

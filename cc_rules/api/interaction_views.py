@@ -68,7 +68,15 @@ def _interactions():
 
 
 def _render(interaction: Interaction, code: int = 200) -> Response:
-    interaction = _interactions().get(pk=interaction.pk)
+    """The interaction as the service left it; read again only if a relation the body names
+    (agent and user, workbin) is not loaded yet."""
+    loaded = (
+        Interaction.agent.is_cached(interaction)
+        and Agent.user.is_cached(interaction.agent)
+        and (interaction.workbin_id is None or Interaction.workbin.is_cached(interaction))
+    )
+    if not loaded:
+        interaction = _interactions().get(pk=interaction.pk)
     return Response(InteractionSerializer(interaction).data, status=code)
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django_fsm import TransitionNotAllowed
 
 from cc_rules.choices import Cause, Direction, InteractionState, Kind, Status
@@ -25,6 +26,7 @@ from .sessions import Session, lock_agents, session_for
 from .status import apply_status
 
 OUTBOUND_CHANNELS = {"voice": "phone", "email": "email"}
+OPEN_CHILD_STATES = (InteractionState.OFFERED, InteractionState.ACTIVE)  # end with the parent
 ASSIST_CHANNELS = ("voice", "chat")  # consultation and conference (the seed names these two)
 
 
@@ -84,7 +86,7 @@ def _create(
     )
     if interaction.offer_deadline is not None:
         timers.schedule_offer_expiry(interaction)
-    sess.refresh_live()
+    sess.work_changed()
     return interaction
 
 
@@ -236,6 +238,7 @@ def _own(sess: Session, interaction_id: int) -> Interaction:
     )
     if interaction is None:
         raise NotFound("not_found", "No such interaction.")
+    interaction.agent = sess.agent  # the locked row, with its user: no query to render it
     return interaction
 
 
@@ -251,18 +254,11 @@ def _transition(interaction: Interaction, name: str, *args: Any) -> None:
     interaction.save()
 
 
-def _agent_id_of(interaction_id: int, agent: Agent) -> int:
-    if not Interaction.objects.filter(pk=interaction_id, agent=agent).exists():
-        raise NotFound("not_found", "No such interaction.")
-    return agent.pk
-
-
 def _own_session(
     agent: Agent, interaction_id: int, *, actor: Any, request_id: str
 ) -> tuple[Session, Interaction]:
     """Lock the agent, then their interaction (404 if it is not theirs). Inside atomic()."""
-    agent_id = _agent_id_of(interaction_id, agent)
-    sess = _sessions([agent_id], actor=actor, request_id=request_id)[agent_id]
+    sess = _sessions([agent.pk], actor=actor, request_id=request_id)[agent.pk]
     return sess, _own(sess, interaction_id)
 
 
@@ -313,7 +309,7 @@ def _after_offer_withdrawn(sess: Session, interaction: Interaction) -> None:
     target = decide.offer_withdrawn(sess.rules, channel, was_last=channel.open_work == 0)
     if target is not None:
         _land(sess, state, target, interaction_id=interaction.pk)
-        sess.refresh_live()
+        sess.states_changed()
 
 
 def interaction_end(
@@ -331,7 +327,12 @@ def interaction_end(
     pending status then waits for ACW to end), else a pending status released by ``how`` is
     applied (R8, cause ``pending_released``).
     """
-    target = Interaction.objects.filter(pk=interaction_id, agent=agent).first()
+    open_children = Interaction.objects.filter(parent=OuterRef("pk"), state__in=OPEN_CHILD_STATES)
+    target = (
+        Interaction.objects.filter(pk=interaction_id, agent=agent)
+        .annotate(has_open_children=Exists(open_children))
+        .first()
+    )
     if target is None:
         raise NotFound("not_found", "No such interaction.")
     if not decide.valid_end_event(target.channel_id, how):
@@ -360,29 +361,59 @@ def interaction_end(
             None,
             fields={"workbin": ["unexpected"]},
         )
-    with transaction.atomic():
-        child_agents = list(
+    # Teammates' rows are locked with ours, in id order, so their agents are read first. A
+    # child is only made under our own lock, which we do not hold yet: if one appears in
+    # between, the under-lock read below sees it and we start over with its agent.
+    child_agents = (
+        set(
             Interaction.objects.filter(
-                parent_id=interaction_id, state__in=("offered", "active")
+                parent_id=target.pk, state__in=OPEN_CHILD_STATES
             ).values_list("agent_id", flat=True)
         )
-        sessions = _sessions([agent.pk, *child_agents], actor=actor, request_id=request_id)
-        sess = sessions[agent.pk]
-        interaction = _own(sess, interaction_id)
-        _transition(interaction, "end", how, bin_row, sess.now)
-        for child in Interaction.objects.select_for_update().filter(
-            parent=interaction, state__in=("offered", "active")
-        ):
-            child_sess = sessions[child.agent_id]
-            if child.state == InteractionState.OFFERED:
-                # Never taken: like an expired offer, no wrap-up follows for the teammate.
-                _transition(child, "miss", child_sess.now)
-                _after_offer_withdrawn(child_sess, child)
-            else:
-                _transition(child, "end", how, None, child_sess.now)
-                _after_work_ended(child_sess, child, how)
-        _after_work_ended(sess, interaction, how)
-        return interaction
+        if target.has_open_children
+        else set()
+    )
+    for _attempt in range(3):
+        with transaction.atomic():
+            sessions = _sessions([agent.pk, *child_agents], actor=actor, request_id=request_id)
+            children = list(
+                Interaction.objects.select_for_update(of=("self",)).filter(
+                    parent_id=interaction_id, state__in=OPEN_CHILD_STATES
+                )
+            )
+            if {c.agent_id for c in children} <= sessions.keys():
+                return _end_locked(sessions, agent, interaction_id, children, how, bin_row)
+        child_agents |= {c.agent_id for c in children}
+    raise Refused(
+        reasons.REQUEST_IN_PROGRESS,
+        "Teammates kept joining this interaction; try again.",
+        None,
+    )
+
+
+def _end_locked(
+    sessions: dict[int, Session],
+    agent: Agent,
+    interaction_id: int,
+    children: list[Interaction],
+    how: str,
+    bin_row: Workbin | None,
+) -> Interaction:
+    """``interaction_end`` under the locks of the agent and every teammate with open work in it."""
+    sess = sessions[agent.pk]
+    interaction = _own(sess, interaction_id)
+    _transition(interaction, "end", how, bin_row, sess.now)
+    for child in children:
+        child_sess = sessions[child.agent_id]
+        if child.state == InteractionState.OFFERED:
+            # Never taken: like an expired offer, no wrap-up follows for the teammate.
+            _transition(child, "miss", child_sess.now)
+            _after_offer_withdrawn(child_sess, child)
+        else:
+            _transition(child, "end", how, None, child_sess.now)
+            _after_work_ended(child_sess, child, how)
+    _after_work_ended(sess, interaction, how)
+    return interaction
 
 
 def _after_work_ended(sess: Session, interaction: Interaction, how: str) -> None:
@@ -437,7 +468,7 @@ def _after_work_ended(sess: Session, interaction: Interaction, how: str) -> None
             rule=decide.VISIBILITY_LOST_RULE,
             interaction_id=interaction.pk,
         )
-    sess.refresh_live()
+    sess.states_changed()
 
 
 def interaction_done(

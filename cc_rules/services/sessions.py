@@ -9,37 +9,75 @@ clock once after the lock, resolves the effective rules and loads the channel st
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from cc_rules.choices import Status
 from cc_rules.engine.types import AgentLive, EffectiveRules
 from cc_rules.models import Agent, AgentChannelState
-from cc_rules.selectors import agent_live, db_now, effective_rules
+from cc_rules.selectors import (
+    agent_live,
+    clock_and_rules_version,
+    effective_rules,
+    open_work_counts,
+)
 
 from .errors import NotFound
 from .history import Ctx
 
 
-@dataclass
 class Session:
-    """One agent, locked, with its rules and live state as of ``ctx.now``."""
+    """One agent, locked, with its rules and live state as of ``ctx.now``.
 
-    agent: Agent
-    rules: EffectiveRules
-    states: dict[str, AgentChannelState]
-    live: AgentLive
-    ctx: Ctx
-    extra: dict[str, Any] = field(default_factory=dict)
+    ``live`` (the engine's view: statuses plus open work per channel) is computed when first
+    read and kept until something changes: ``refresh_live()`` after interactions changed (open
+    work is counted again, one query), ``states_changed()`` after only channel states, DND or
+    pending changed (recomputed from the rows in hand, no query).
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        rules: EffectiveRules,
+        states: dict[str, AgentChannelState],
+        ctx: Ctx,
+        *,
+        counts: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
+        self.agent = agent
+        self.rules = rules
+        self.states = states
+        self.ctx = ctx
+        self.counts = counts  # open_work_counts(agent), or None: count when needed
+        self.extra: dict[str, Any] = {}
+        self._live: AgentLive | None = None
 
     @property
     def now(self) -> datetime:
         return self.ctx.now
 
+    @property
+    def live(self) -> AgentLive:
+        if self._live is None:
+            if self.counts is None:
+                self.counts = open_work_counts(self.agent)
+            self._live, _ = agent_live(self.agent, self.states.values(), self.counts)
+        return self._live
+
     def refresh_live(self) -> AgentLive:
-        self.live, _ = agent_live(self.agent, self.states.values())
+        """Interactions changed: count open work again; the new live state."""
+        self.counts = None
+        self._live = None
         return self.live
+
+    def work_changed(self) -> None:
+        """Interactions changed: count open work again when ``live`` is next read."""
+        self.counts = None
+        self._live = None
+
+    def states_changed(self) -> None:
+        """Only channel states (or DND) changed: open work is as counted."""
+        self._live = None
 
     def state(self, channel: str) -> AgentChannelState:
         """The channel's state row; 404 when the role does not see it (invisible = absent).
@@ -86,11 +124,16 @@ def session_for(
     agent: Agent, *, actor: Any, request_id: str, now: datetime | None = None
 ) -> Session:
     """Build a Session for an agent whose row the caller has already locked."""
-    ctx = Ctx(actor=actor, request_id=request_id, now=now or db_now())
-    rules = effective_rules(agent)
+    if now is None:
+        now, version = clock_and_rules_version()
+        rules = effective_rules(agent, version)
+    else:
+        rules = effective_rules(agent)
+    ctx = Ctx(actor=actor, request_id=request_id, now=now)
     states = {s.channel_id: s for s in AgentChannelState.objects.filter(agent=agent)}
     for code in rules.visible:
         if code not in states:
             states[code] = _create_state(agent, code, ctx.now)
-    live, _ = agent_live(agent, states.values())
-    return Session(agent=agent, rules=rules, states=states, live=live, ctx=ctx)
+    sess = Session(agent, rules, states, ctx)
+    sess.live  # as of the lock, before the caller changes anything  # noqa: B018
+    return sess

@@ -131,7 +131,7 @@ def session_login(
                     cause=Cause.AGENT,
                     rule=LOGIN_RULE,
                 )
-        sess.refresh_live()
+        sess.states_changed()
         return sess
 
 
@@ -153,7 +153,7 @@ def session_logout(agent_id: int, *, actor: Any, request_id: str) -> Session:
                 apply_status(
                     sess, state, Status.LOGGED_OFF, None, cause=Cause.AGENT, rule=decide.STATUS_RULE
                 )
-        sess.refresh_live()
+        sess.states_changed()
         return sess
 
 
@@ -200,7 +200,7 @@ def channel_set_status(
             if state.pending_status is not None:
                 set_pending(sess, state, None, None, cause=Cause.AGENT, rule=outcome.rule)
             apply_status(sess, state, status, reason, cause=Cause.AGENT, rule=outcome.rule)
-        sess.refresh_live()
+        sess.states_changed()
         return sess, state, outcome.action == "hold"
 
 
@@ -236,7 +236,7 @@ def supervisor_force_status(
             apply_status(
                 sess, state, status, reason, cause=Cause.SUPERVISOR, rule=decide.SUPERVISOR_RULE
             )
-        sess.refresh_live()
+        sess.states_changed()
         return sess, state
 
 
@@ -267,7 +267,7 @@ def agent_set_dnd(agent_id: int, *, enabled: bool, actor: Any, request_id: str) 
                 cause=Cause.AGENT,
                 rule=decide.DND_RULE,
             )
-            sess.refresh_live()
+            sess.states_changed()
         return sess
 
 

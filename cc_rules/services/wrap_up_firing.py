@@ -23,9 +23,9 @@ from django.db import connection, transaction
 
 from cc_rules.choices import OPEN_STATES, Event, Status
 from cc_rules.engine import decide
-from cc_rules.engine.types import AgentLive, ChannelLive, Target
+from cc_rules.engine.types import Target
 from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
-from cc_rules.selectors import channel_live, db_now, rule_index
+from cc_rules.selectors import db_now, rule_index
 
 from .history import Ctx, row_hash
 from .sessions import Session, session_for
@@ -157,18 +157,8 @@ def _locked_sessions(agents: dict[int, Agent]) -> dict[int, Session]:
             sessions[agent_id] = session_for(agent, actor=None, request_id="", now=now)
             continue
         work, count = open_work[agent_id], counting[agent_id]
-        channels = {
-            code: channel_live(row, (count[code], work[code])) for code, row in rows.items()
-        }
-        for code in work.keys() - channels.keys():
-            channels[code] = ChannelLive(code, "logged_off", count[code], work[code])
-        sessions[agent_id] = Session(
-            agent=agent,
-            rules=rules,
-            states=rows,
-            live=AgentLive(dnd=agent.dnd, channels=channels),
-            ctx=Ctx(None, "", now),
-        )
+        counts = {code: (count[code], work[code]) for code in work}
+        sessions[agent_id] = Session(agent, rules, rows, Ctx(None, "", now), counts=counts)
     return sessions
 
 

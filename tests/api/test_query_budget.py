@@ -1,0 +1,121 @@
+"""Query budgets of the hot paths (issue 8): a regression that adds a query fails here.
+
+The steps are bench/hot_paths.py's, the same ones ``bench/query_budget.py`` counts against
+10,000 agents and 1,000,000 history rows. Inside the test's transaction a service's transaction
+is a savepoint: SAVEPOINT and RELEASE stand where production sends BEGIN and COMMIT, so the
+figures are the bench's. The second test checks what the bench shows at scale: the counts do
+not change when history and agents are added.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from bench.hot_paths import STEPS, AgentSession
+from cc_rules.models import Agent, AgentChannelState, Contact, Role, StatusChange
+
+pytestmark = pytest.mark.django_db
+
+# Statements per request, production transactions (BEGIN … COMMIT) included.
+BUDGET = {
+    "GET /me/": 4,
+    "status change": 10,
+    "offer decision": 5,
+    "offer": 10,
+    "accept": 9,
+    "end": 13,
+    "done": 9,
+    "routed offer": 10,
+}
+
+
+def _token(username: str) -> str:
+    user = get_user_model().objects.get(username=username)
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+@pytest.fixture
+def alice(demo, settings):
+    """alice logged in and ready on chat; every step run once (caches warm)."""
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user_writes": "100000/second"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    contact = Contact.objects.order_by("pk").first().pk
+    sess = AgentSession(_token("alice"), _token("router"), "alice", "chat", contact)
+    sess.login_ready()
+    for name in STEPS:
+        sess.step(name)
+        sess.settle(name, _token)
+    return sess
+
+
+def _counts(sess: AgentSession) -> dict[str, int]:
+    counts = {}
+    for name in STEPS:
+        with CaptureQueriesContext(connection) as ctx:
+            sess.step(name)
+        sess.settle(name, _token)
+        counts[name] = len(ctx.captured_queries)
+    return counts
+
+
+def test_each_hot_path_request_stays_within_its_query_budget(alice, django_assert_max_num_queries):
+    for name in STEPS:
+        with django_assert_max_num_queries(BUDGET[name]):
+            alice.step(name)
+        alice.settle(name, _token)
+
+
+def _grow(agents: int, rows_each: int) -> None:
+    """``agents`` more blended agents ready on chat (longer than alice, so routing meets them
+    first) and ``rows_each`` history rows for each of them and for alice."""
+    User = get_user_model()
+    role = Role.objects.get(name="blended")
+    users = User.objects.bulk_create(User(username=f"grow{i:04d}") for i in range(agents))
+    new = Agent.objects.bulk_create(Agent(user=u, role=role) for u in users)
+    long_ago = timezone.now() - timedelta(hours=2)
+    AgentChannelState.objects.bulk_create(
+        AgentChannelState(
+            agent=a,
+            channel_id=code,
+            status="ready" if code == "chat" else "logged_off",
+            since=long_ago,
+            idle_since=long_ago if code == "chat" else None,
+        )
+        for a in new
+        for code in ("voice", "email", "chat")
+    )
+    alice = Agent.objects.get(user__username="alice")
+    rows = []
+    for agent in [*new, alice]:
+        base = agent.history_seq
+        rows += [
+            StatusChange(
+                seq=base + j,
+                agent=agent,
+                channel_id="chat",
+                event="status",
+                from_status="ready",
+                to_status="not_ready",
+                cause="agent",
+                at=long_ago - timedelta(minutes=j),
+                prev_hash="0" * 64,
+                hash="1" * 64,
+            )
+            for j in range(1, rows_each + 1)
+        ]
+        Agent.objects.filter(pk=agent.pk).update(history_seq=base + rows_each)
+    StatusChange.objects.bulk_create(rows, batch_size=2000)
+
+
+def test_query_counts_do_not_grow_with_history_or_agents(alice):
+    before = _counts(alice)
+    _grow(agents=100, rows_each=200)
+    assert StatusChange.objects.count() > 20_000
+    assert _counts(alice) == before
