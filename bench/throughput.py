@@ -109,6 +109,33 @@ class Gunicorn:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the web workers, PostgreSQL, Redis and this load generator
+    (``/proc``; Linux), to show where a scenario's time goes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = dict.fromkeys(("web", "postgres", "redis", "client"), 0.0)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmd = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if int(proc.name) == os.getpid():
+            out["client"] += used
+        elif b"gunicorn" in cmd:
+            out["web"] += used
+        elif comm.startswith("postgres") or cmd.startswith(b"postgres"):
+            out["postgres"] += used
+        elif comm.startswith("redis-server"):
+            out["redis"] += used
+    return out
+
+
 class Stats:
     def __init__(self) -> None:
         self.latencies: list[float] = []  # seconds per request
@@ -257,12 +284,23 @@ def main() -> int:
             ("toggle", "(a) status toggle", agents, "request"),
             ("cycle", "(b) interaction cycle", cycling, "cycle"),
         ):
+            before = cpu_seconds()
             stats, seconds = asyncio.run(
                 run_scenario(
                     name, base, pool, router, contact, args.concurrency, args.warmup, args.seconds
                 )
             )
+            after = cpu_seconds()
             figures[name] = report(label, stats, seconds, unit)
+            done = len(stats.units)
+            if done:
+                # CPU per unit of work, over the whole run (warm-up included): an approximation
+                total = {k: after[k] - before[k] for k in after}
+                per = "  ".join(
+                    f"{k} {v / (done * (args.warmup + seconds) / seconds) * 1000:.1f}"
+                    for k, v in total.items()
+                )
+                print(f"{'':<22} CPU ms per {unit}: {per}", flush=True)
     finally:
         server.stop()
         redis.Redis.from_url(broker).flushdb()

@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
+from cc_rules import rows
 from cc_rules.choices import OPEN_STATES
 from cc_rules.engine.resolve import RoleSets, RuleIndex, RuleRow
 from cc_rules.engine.rulebook import RULES
@@ -123,17 +124,86 @@ def effective_rules(agent: Agent, version: tuple[int, str] | None = None) -> Eff
     return found
 
 
+def locked_agents(agent_ids: list[int]) -> list[Agent]:
+    """The active agents among ``agent_ids``, each with its user and role, ascending by id and
+    locked ``FOR UPDATE`` on PostgreSQL (the lock every writer for an agent takes first)."""
+    if not agent_ids:
+        return []
+    User = Agent.user.field.related_model
+    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
+    found = rows.fetch_all(
+        f"SELECT {rows.select_list(Agent, 'a')}, {rows.select_list(User, 'u')}, "
+        f"{rows.select_list(Role, 'r')} FROM {rows.table(Agent)} a "
+        f"JOIN {rows.table(User)} u ON u.id = a.user_id "
+        f"JOIN {rows.table(Role)} r ON r.id = a.role_id "
+        f"WHERE a.id IN ({', '.join(['%s'] * len(agent_ids))}) AND a.is_active "
+        f"ORDER BY a.id{lock}",
+        list(agent_ids),
+    )
+    agents = []
+    for row in found:
+        agent = rows.hydrate(Agent, row, 0)
+        agent.user = rows.hydrate(User, row, rows.width(Agent))
+        agent.role = rows.hydrate(Role, row, rows.width(Agent) + rows.width(User))
+        agents.append(agent)
+    return agents
+
+
+def channel_states(agent: Agent) -> list[AgentChannelState]:
+    """The agent's channel-state rows (the caller holds the agent's lock)."""
+    found = rows.fetch_all(
+        f"SELECT {rows.select_list(AgentChannelState, 's')} FROM {rows.table(AgentChannelState)} s "
+        f"WHERE s.agent_id = %s",
+        [agent.pk],
+    )
+    states = []
+    for row in found:
+        state = rows.hydrate(AgentChannelState, row, 0)
+        state.agent = agent
+        states.append(state)
+    return states
+
+
+def own_interaction(
+    interaction_id: int, agent: Agent, *, lock: bool = False, children: tuple[str, ...] = ()
+) -> tuple[Interaction | None, bool]:
+    """The agent's interaction ``interaction_id`` (None if it is not theirs), locked
+    ``FOR UPDATE`` when ``lock``; and whether it has a child in one of the ``children`` states."""
+    has_children = "FALSE"
+    params: list = []
+    if children:
+        has_children = (
+            f"EXISTS (SELECT 1 FROM {rows.table(Interaction)} c WHERE c.parent_id = i.id "
+            f"AND c.state IN ({', '.join(['%s'] * len(children))}))"
+        )
+        params += children
+    suffix = " FOR UPDATE OF i" if lock and connection.features.has_select_for_update_of else ""
+    row = rows.fetch_one(
+        f"SELECT {rows.select_list(Interaction, 'i')}, {has_children} "
+        f"FROM {rows.table(Interaction)} i WHERE i.id = %s AND i.agent_id = %s{suffix}",
+        [*params, interaction_id, agent.pk],
+    )
+    if row is None:
+        return None, False
+    interaction = rows.hydrate(Interaction, row, 0)
+    interaction.agent = agent
+    return interaction, bool(row[-1])
+
+
 def open_work_counts(agent: Agent) -> dict[str, tuple[int, int]]:
     """Per channel: (open work counting toward caps, all open work)."""
     counting: Counter[str] = Counter()
     total: Counter[str] = Counter()
-    rows = Interaction.objects.filter(agent=agent, state__in=OPEN_STATES).values_list(
-        "channel_id", "counts_toward_cap"
+    found = rows.fetch_all(
+        f"SELECT channel_id, counts_toward_cap, COUNT(*) FROM {rows.table(Interaction)} "
+        f"WHERE agent_id = %s AND state IN ({', '.join(['%s'] * len(OPEN_STATES))}) "
+        f"GROUP BY channel_id, counts_toward_cap",
+        [agent.pk, *OPEN_STATES],
     )
-    for channel, counts in rows:
-        total[channel] += 1
+    for channel, counts, n in found:
+        total[channel] += n
         if counts:
-            counting[channel] += 1
+            counting[channel] += n
     return {c: (counting[c], total[c]) for c in total}
 
 

@@ -12,13 +12,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django_fsm import TransitionNotAllowed
 
+from cc_rules import rows
 from cc_rules.choices import Cause, Direction, InteractionState, Kind, Status
 from cc_rules.engine import decide, reasons
 from cc_rules.engine.types import Decision, Target
 from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, Workbin
+from cc_rules.selectors import own_interaction
 
 from . import timers
 from .errors import Forbidden, Invalid, NotFound, Refused
@@ -231,14 +232,9 @@ def _route_to(
 
 # -- the agent's own interactions ----------------------------------------------------------------
 def _own(sess: Session, interaction_id: int) -> Interaction:
-    interaction = (
-        Interaction.objects.select_for_update(of=("self",))
-        .filter(pk=interaction_id, agent=sess.agent)
-        .first()
-    )
+    interaction, _ = own_interaction(interaction_id, sess.agent, lock=True)
     if interaction is None:
         raise NotFound("not_found", "No such interaction.")
-    interaction.agent = sess.agent  # the locked row, with its user: no query to render it
     return interaction
 
 
@@ -251,7 +247,7 @@ def _transition(interaction: Interaction, name: str, *args: Any) -> None:
             f"Interaction {interaction.pk} is {interaction.state}; it cannot be {name}ed.",
             None,
         ) from None
-    interaction.save()
+    rows.update(interaction)  # interaction.save() without the ORM's SQL building
 
 
 def _own_session(
@@ -327,12 +323,7 @@ def interaction_end(
     pending status then waits for ACW to end), else a pending status released by ``how`` is
     applied (R8, cause ``pending_released``).
     """
-    open_children = Interaction.objects.filter(parent=OuterRef("pk"), state__in=OPEN_CHILD_STATES)
-    target = (
-        Interaction.objects.filter(pk=interaction_id, agent=agent)
-        .annotate(has_open_children=Exists(open_children))
-        .first()
-    )
+    target, has_open_children = own_interaction(interaction_id, agent, children=OPEN_CHILD_STATES)
     if target is None:
         raise NotFound("not_found", "No such interaction.")
     if not decide.valid_end_event(target.channel_id, how):
@@ -370,7 +361,7 @@ def interaction_end(
                 parent_id=target.pk, state__in=OPEN_CHILD_STATES
             ).values_list("agent_id", flat=True)
         )
-        if target.has_open_children
+        if has_open_children
         else set()
     )
     for _attempt in range(3):

@@ -17,8 +17,10 @@ from cc_rules.engine.types import AgentLive, EffectiveRules
 from cc_rules.models import Agent, AgentChannelState
 from cc_rules.selectors import (
     agent_live,
+    channel_states,
     clock_and_rules_version,
     effective_rules,
+    locked_agents,
     open_work_counts,
 )
 
@@ -94,14 +96,7 @@ class Session:
 
 def lock_agents(agent_ids: Iterable[int]) -> dict[int, Agent]:
     """Lock several agent rows in ascending id order (DECISIONS.md lock order)."""
-    ids = sorted(set(agent_ids))
-    rows = (
-        Agent.objects.select_for_update(of=("self",))
-        .select_related("user", "role")
-        .filter(pk__in=ids, is_active=True)
-        .order_by("pk")
-    )
-    return {a.pk: a for a in rows}
+    return {a.pk: a for a in locked_agents(sorted(set(agent_ids)))}
 
 
 def _create_state(agent: Agent, channel: str, now: datetime) -> AgentChannelState:
@@ -130,7 +125,7 @@ def session_for(
     else:
         rules = effective_rules(agent)
     ctx = Ctx(actor=actor, request_id=request_id, now=now)
-    states = {s.channel_id: s for s in AgentChannelState.objects.filter(agent=agent)}
+    states = {s.channel_id: s for s in channel_states(agent)}
     for code in rules.visible:
         if code not in states:
             states[code] = _create_state(agent, code, ctx.now)

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django_fsm import TransitionNotAllowed
 
+from cc_rules import rows
 from cc_rules.choices import Cause, Event, Status
 from cc_rules.engine import decide, reasons
 from cc_rules.engine.types import RuleRef
@@ -63,7 +64,7 @@ def apply_status(
             f"The {state.channel_id} channel cannot go from {old_status} to {status}.",
             rule,
         ) from None
-    state.save()
+    rows.update(state)  # state.save() without the ORM's SQL building (cc_rules/rows.py)
     record(
         sess.agent,
         sess.ctx,

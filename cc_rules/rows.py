@@ -1,0 +1,90 @@
+"""Hot-path reads as fixed SQL, hydrated into ordinary model instances.
+
+Profiling the hot paths (bench/profile_hot_paths.py, bench/RESULTS.md) showed the ORM building
+SQL (``SQLCompiler.as_sql``) costing more than PostgreSQL answering it: a select_related join
+with three EXISTS columns took ~3 ms of Python per request and 0.1 ms in the database. The few
+reads every request makes are therefore written once here as SQL text (columns taken from the
+models' own field lists, so a migration that adds a field is picked up) and turned into model
+instances with Django's ``Model.from_db``, the same constructor the ORM uses. Writes still go
+through the ORM. Everything here works on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.db import connection
+from django.db.models import Model
+
+
+@cache
+def _plan(model: type[Model], vendor: str) -> tuple:
+    """Columns, attribute names, the pk's position and the value converters of the model's
+    concrete fields, in field order (what ``from_db`` takes)."""
+    fields = model._meta.concrete_fields
+    names = tuple(f.attname for f in fields)
+    converters = []
+    for i, f in enumerate(fields):
+        column = f.get_col(model._meta.db_table)  # the expression the ORM would convert
+        found = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
+        if found:
+            converters.append((i, f, tuple(found)))
+    return tuple(f.column for f in fields), names, names.index(model._meta.pk.attname), converters
+
+
+def select_list(model: type[Model], alias: str) -> str:
+    q = connection.ops.quote_name
+    return ", ".join(f"{alias}.{q(c)}" for c in _plan(model, connection.vendor)[0])
+
+
+def width(model: type[Model]) -> int:
+    return len(_plan(model, connection.vendor)[1])
+
+
+def hydrate(model: type[Model], row: tuple, start: int) -> Model | None:
+    """The instance whose columns start at ``row[start]`` (None for an outer join's nulls),
+    its values converted as the ORM converts them (JSON, SQLite datetimes, …)."""
+    _, names, pk_index, converters = _plan(model, connection.vendor)
+    values = list(row[start : start + len(names)])
+    if values[pk_index] is None:
+        return None
+    for i, field, found in converters:
+        for convert in found:
+            values[i] = convert(values[i], field, connection)
+    return model.from_db(connection.alias, names, values)
+
+
+def table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def fetch_one(sql: str, params: list) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def fetch_all(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@cache
+def _update_sql(model: type[Model], vendor: str) -> tuple[str, list]:
+    q = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    sets = ", ".join(f"{q(f.column)} = %s" for f in fields)
+    pk = q(model._meta.pk.column)
+    return f"UPDATE {q(model._meta.db_table)} SET {sets} WHERE {pk} = %s", fields
+
+
+def update(instance: Model) -> None:
+    """Write every field of an existing row, like ``instance.save()`` on a model with no save()
+    override and no save signals (the caller's models: live state rows, not configuration)."""
+    sql, fields = _update_sql(type(instance), connection.vendor)
+    values = [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, instance.pk])
+        if cursor.rowcount != 1:
+            raise type(instance).DoesNotExist(f"{type(instance).__name__} {instance.pk} is gone")
