@@ -83,8 +83,36 @@ def update(instance: Model) -> None:
     """Write every field of an existing row, like ``instance.save()`` on a model with no save()
     override and no save signals (the caller's models: live state rows, not configuration)."""
     sql, fields = _update_sql(type(instance), connection.vendor)
-    values = [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
+    values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, instance.pk])
         if cursor.rowcount != 1:
             raise type(instance).DoesNotExist(f"{type(instance).__name__} {instance.pk} is gone")
+
+
+@cache
+def _insert_sql(model: type[Model], vendor: str) -> tuple[str, list]:
+    q = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    sql = (
+        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if connection.features.can_return_columns_from_insert:
+        sql += f" RETURNING {q(model._meta.pk.column)}"
+    return sql, fields
+
+
+def insert(instance: Model) -> None:
+    """Write a new row and set its pk, like ``instance.save()`` on a new instance of a model with
+    no save() override, no save signals and no auto_now fields (live rows, not configuration)."""
+    sql, fields = _insert_sql(type(instance), connection.vendor)
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if connection.features.can_return_columns_from_insert:
+            instance.pk = cursor.fetchone()[0]
+        else:
+            instance.pk = cursor.lastrowid
+    instance._state.adding = False
+    instance._state.db = connection.alias

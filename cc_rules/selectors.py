@@ -124,21 +124,18 @@ def effective_rules(agent: Agent, version: tuple[int, str] | None = None) -> Eff
     return found
 
 
-def locked_agents(agent_ids: list[int]) -> list[Agent]:
-    """The active agents among ``agent_ids``, each with its user and role, ascending by id and
-    locked ``FOR UPDATE`` on PostgreSQL (the lock every writer for an agent takes first)."""
-    if not agent_ids:
-        return []
+def _agents(where: str, params: list, *, lock: bool = False) -> list[Agent]:
+    """Active agents matching ``where`` (over ``a``, the agent, and ``u``, its user), each with
+    its user and role loaded, ascending by id; locked ``FOR UPDATE`` on PostgreSQL if ``lock``."""
     User = Agent.user.field.related_model
-    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
+    suffix = " FOR UPDATE OF a" if lock and connection.features.has_select_for_update_of else ""
     found = rows.fetch_all(
         f"SELECT {rows.select_list(Agent, 'a')}, {rows.select_list(User, 'u')}, "
         f"{rows.select_list(Role, 'r')} FROM {rows.table(Agent)} a "
         f"JOIN {rows.table(User)} u ON u.id = a.user_id "
         f"JOIN {rows.table(Role)} r ON r.id = a.role_id "
-        f"WHERE a.id IN ({', '.join(['%s'] * len(agent_ids))}) AND a.is_active "
-        f"ORDER BY a.id{lock}",
-        list(agent_ids),
+        f"WHERE {where} AND a.is_active ORDER BY a.id{suffix}",
+        params,
     )
     agents = []
     for row in found:
@@ -147,6 +144,21 @@ def locked_agents(agent_ids: list[int]) -> list[Agent]:
         agent.role = rows.hydrate(Role, row, rows.width(Agent) + rows.width(User))
         agents.append(agent)
     return agents
+
+
+def locked_agents(agent_ids: list[int]) -> list[Agent]:
+    """The active agents among ``agent_ids``, each with its user and role, ascending by id and
+    locked ``FOR UPDATE`` on PostgreSQL (the lock every writer for an agent takes first)."""
+    if not agent_ids:
+        return []
+    where = f"a.id IN ({', '.join(['%s'] * len(agent_ids))})"
+    return _agents(where, list(agent_ids), lock=True)
+
+
+def active_agent_named(username: str) -> Agent | None:
+    """The active agent whose user is ``username``, with user and role; None if there is none."""
+    found = _agents("u.username = %s", [username])
+    return found[0] if found else None
 
 
 def channel_states(agent: Agent) -> list[AgentChannelState]:

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from cc_rules.choices import InteractionState
 from cc_rules.engine import decide
 from cc_rules.models import Agent, Contact, Interaction
-from cc_rules.selectors import agent_live, effective_rules
+from cc_rules.selectors import active_agent_named, agent_live, effective_rules
 from cc_rules.services import im as im_service
 from cc_rules.services import interactions as svc
 from cc_rules.services.errors import Forbidden, Invalid, NotFound
@@ -44,11 +44,7 @@ from .views import ctx, errors, validated
 
 
 def _agent_named(username: str, field: str = "agent") -> Agent:
-    agent = (
-        Agent.objects.select_related("user", "role")
-        .filter(user__username=username, is_active=True)
-        .first()
-    )
+    agent = active_agent_named(username)
     if agent is None:
         raise Invalid("invalid", f"No agent {username!r}.", None, fields={field: ["unknown"]})
     return agent

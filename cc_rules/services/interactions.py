@@ -69,7 +69,7 @@ def _create(
     timeout = (
         sess.rules.value("offer_timeout_seconds") if state == InteractionState.OFFERED else None
     )
-    interaction = Interaction.objects.create(
+    interaction = Interaction(
         channel_id=channel,
         contact=contact,
         agent=sess.agent,
@@ -85,6 +85,7 @@ def _create(
         offer_deadline=now + timedelta(seconds=timeout) if timeout else None,
         created_by=sess.ctx.actor if getattr(sess.ctx.actor, "is_authenticated", False) else None,
     )
+    rows.insert(interaction)  # save() without the ORM's SQL building (cc_rules/rows.py)
     if interaction.offer_deadline is not None:
         timers.schedule_offer_expiry(interaction)
     sess.work_changed()

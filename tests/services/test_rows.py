@@ -14,7 +14,13 @@ from rest_framework.authtoken.models import Token
 from cc_rules import rows
 from cc_rules.api.authentication import load_token
 from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, StatusChange
-from cc_rules.selectors import channel_states, locked_agents, open_work_counts, own_interaction
+from cc_rules.selectors import (
+    active_agent_named,
+    channel_states,
+    locked_agents,
+    open_work_counts,
+    own_interaction,
+)
 from cc_rules.services import history
 from cc_rules.services.history import Ctx
 
@@ -150,3 +156,19 @@ def test_history_append_stores_the_row_and_moves_the_chain_head(alice):
     assert history.row_hash(stored) == stored.hash
     fresh = Agent.objects.get(pk=alice.pk)
     assert (fresh.history_seq, fresh.history_head) == (row.seq, row.hash)
+
+
+def test_insert_writes_what_save_would(alice):
+    made = Interaction(
+        channel_id="email",
+        agent=alice,
+        direction="inbound",
+        state="offered",
+        created_at=timezone.now(),
+        offer_deadline=timezone.now() + timedelta(seconds=30),
+    )
+    rows.insert(made)
+    assert made.pk is not None
+    _same(Interaction.objects.get(pk=made.pk), made)
+    assert active_agent_named("alice").pk == alice.pk
+    assert active_agent_named("nobody") is None
