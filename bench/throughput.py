@@ -9,7 +9,9 @@ flushed), with ``bench/settings.py`` (the API plus the bench-only baseline endpo
 database holds the demo plus ``--agents`` demo-like agents (the demo's roles in the demo's
 proportions), each logged in and ready on its work channel. An asyncio load generator (aiohttp)
 on the same machine keeps ``--concurrency`` requests in flight, each worker with its own share
-of the agents, for ``--seconds`` per scenario after a warm-up of ``--warmup`` seconds:
+of the agents, for ``--seconds`` per scenario after a warm-up of ``--warmup`` seconds, the three
+scenarios taking turns ``--rounds`` times (the machine's speed drifts over minutes; a ratio is
+taken within a round, and the median over rounds is reported):
 
 (c) baseline: ``POST /bench/baseline/`` as an agent: token authentication, permission, the
     write throttle, JSON parsing and validation, one INSERT in a transaction, a 201 (the
@@ -20,10 +22,12 @@ of the agents, for ``--seconds`` per scenario after a warm-up of ``--warmup`` se
     and marks it done (4 requests; 1 by the router). The demo's voice agents are left out: their
     calls end in a 10 s wrap-up, and the bench would measure that timer, not the engine.
 
-Prints requests/s, p50/p99/max latency per request (and per cycle), errors, and the ratios
-(a)/(c) and (b)/(c), where (b) counts cycles per second. Targets (issue 8): (a)/(c) >= 0.5,
-(b)/(c) >= 0.15. No Celery worker runs: the offer expiry wake-ups are published to Redis (their
-cost is in (b)) but nobody consumes them during the run.
+Prints each round's rates and ratios, then over all rounds: requests/s, p50/p99/max latency per
+request (and per cycle), errors, the CPU milliseconds each process group (web workers,
+PostgreSQL, Redis, this load generator; read from /proc) spent per request or cycle, and the
+median ratios (a)/(c) and (b)/(c), where (b) counts cycles per second. Targets (issue 8):
+(a)/(c) >= 0.5, (b)/(c) >= 0.15. No Celery worker runs: the offer expiry wake-ups are published
+to Redis (their cost is in (b)) but nobody consumes them during the run.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -245,7 +250,8 @@ def report(label: str, stats: Stats, seconds: float, unit: str) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--agents", type=int, default=1000)
-    p.add_argument("--seconds", type=float, default=20, help="measured seconds per scenario")
+    p.add_argument("--seconds", type=float, default=10, help="measured seconds per scenario")
+    p.add_argument("--rounds", type=int, default=3, help="times the scenarios take turns")
     p.add_argument("--warmup", type=float, default=3)
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
@@ -274,40 +280,69 @@ def main() -> int:
     base = f"http://127.0.0.1:{server.port}"
     print(
         f"gunicorn: {args.workers} sync workers on {base}; load: {args.concurrency} in flight, "
-        f"{args.warmup:g} s warm-up + {args.seconds:g} s per scenario\n",
+        f"{args.warmup:g} s warm-up + {args.seconds:g} s per scenario, {args.rounds} rounds\n",
         flush=True,
     )
-    figures = {}
+    scenarios = (
+        ("baseline", "(c) baseline", agents, "request"),
+        ("toggle", "(a) status toggle", agents, "request"),
+        ("cycle", "(b) interaction cycle", cycling, "cycle"),
+    )
+    # The three scenarios take turns, --rounds times: this machine's speed drifts by tens of
+    # per cent over minutes, and a ratio is only fair between runs that saw the same machine.
+    pooled = {name: Stats() for name, *_ in scenarios}
+    cpu = {name: dict.fromkeys(("web", "postgres", "redis", "client"), 0.0) for name in pooled}
+    ratios: list[tuple[float, float]] = []
     try:
-        for name, label, pool, unit in (
-            ("baseline", "(c) baseline", agents, "request"),
-            ("toggle", "(a) status toggle", agents, "request"),
-            ("cycle", "(b) interaction cycle", cycling, "cycle"),
-        ):
-            before = cpu_seconds()
-            stats, seconds = asyncio.run(
-                run_scenario(
-                    name, base, pool, router, contact, args.concurrency, args.warmup, args.seconds
+        for round_no in range(1, args.rounds + 1):
+            rate = {}
+            for name, _label, pool, _unit in scenarios:
+                before = cpu_seconds()
+                stats, seconds = asyncio.run(
+                    run_scenario(
+                        name,
+                        base,
+                        pool,
+                        router,
+                        contact,
+                        args.concurrency,
+                        args.warmup,
+                        args.seconds,
+                    )
                 )
+                after = cpu_seconds()
+                # CPU over the whole run, warm-up included, scaled to the measured window
+                scale = seconds / (args.warmup + seconds)
+                for k in after:
+                    cpu[name][k] += (after[k] - before[k]) * scale
+                rate[name] = len(stats.units) / seconds
+                for field in ("latencies", "units", "errors"):
+                    getattr(pooled[name], field).extend(getattr(stats, field))
+            ratios.append((rate["toggle"] / rate["baseline"], rate["cycle"] / rate["baseline"]))
+            print(
+                f"round {round_no}: baseline {rate['baseline']:.1f} req/s, toggle "
+                f"{rate['toggle']:.1f} req/s, cycle {rate['cycle']:.1f} cycles/s; "
+                f"(a)/(c) {ratios[-1][0]:.2f}, (b)/(c) {ratios[-1][1]:.2f}",
+                flush=True,
             )
-            after = cpu_seconds()
-            figures[name] = report(label, stats, seconds, unit)
-            done = len(stats.units)
-            if done:
-                # CPU per unit of work, over the whole run (warm-up included): an approximation
-                total = {k: after[k] - before[k] for k in after}
-                per = "  ".join(
-                    f"{k} {v / (done * (args.warmup + seconds) / seconds) * 1000:.1f}"
-                    for k, v in total.items()
-                )
-                print(f"{'':<22} CPU ms per {unit}: {per}", flush=True)
     finally:
         server.stop()
         redis.Redis.from_url(broker).flushdb()
-    a, b = figures["toggle"] / figures["baseline"], figures["cycle"] / figures["baseline"]
+    total = args.rounds * args.seconds
+    print(f"\nall rounds ({total:g} s per scenario):")
+    for name, label, _pool, unit in scenarios:
+        report(label, pooled[name], total, unit)
+        done = len(pooled[name].units)
+        if done:
+            per = "  ".join(f"{k} {v / done * 1000:.1f}" for k, v in cpu[name].items())
+            print(f"{'':<22} CPU ms per {unit}: {per}", flush=True)
+    a = statistics.median(r[0] for r in ratios)
+    b = statistics.median(r[1] for r in ratios)
     print(
-        f"\n(a)/(c) status toggle / baseline      = {a:.2f}  (target >= 0.5)"
-        f"\n(b)/(c) interaction cycle / baseline  = {b:.2f}  (target >= 0.15)"
+        f"\n(a)/(c) status toggle / baseline      = {a:.2f}  (median of {len(ratios)} rounds; "
+        f"target >= 0.5)"
+        f"\n(b)/(c) interaction cycle / baseline  = {b:.2f}  (median of {len(ratios)} rounds; "
+        f"target >= 0.15)"
         f"\ngunicorn log: {log}"
     )
     return 0

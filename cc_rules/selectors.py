@@ -26,6 +26,7 @@ from cc_rules.models import (
     Agent,
     AgentChannelState,
     Channel,
+    Contact,
     Interaction,
     ReasonCode,
     Role,
@@ -165,7 +166,7 @@ def channel_states(agent: Agent) -> list[AgentChannelState]:
     """The agent's channel-state rows (the caller holds the agent's lock)."""
     found = rows.fetch_all(
         f"SELECT {rows.select_list(AgentChannelState, 's')} FROM {rows.table(AgentChannelState)} s "
-        f"WHERE s.agent_id = %s",
+        f"WHERE s.agent_id = %s ORDER BY s.channel_id",
         [agent.pk],
     )
     states = []
@@ -200,6 +201,26 @@ def own_interaction(
     interaction = rows.hydrate(Interaction, row, 0)
     interaction.agent = agent
     return interaction, bool(row[-1])
+
+
+def open_children_locked(parent_id: int, states: tuple[str, ...]) -> list[Interaction]:
+    """The children of ``parent_id`` in ``states``, locked ``FOR UPDATE`` on PostgreSQL."""
+    suffix = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+    found = rows.fetch_all(
+        f"SELECT {rows.select_list(Interaction, 'c')} FROM {rows.table(Interaction)} c "
+        f"WHERE c.parent_id = %s AND c.state IN ({', '.join(['%s'] * len(states))}) "
+        f"ORDER BY c.id DESC{suffix}",  # newest first, as Interaction.Meta.ordering
+        [parent_id, *states],
+    )
+    return [rows.hydrate(Interaction, row, 0) for row in found]
+
+
+def contact(contact_id: int) -> Contact | None:
+    row = rows.fetch_one(
+        f"SELECT {rows.select_list(Contact, 'c')} FROM {rows.table(Contact)} c WHERE c.id = %s",
+        [contact_id],
+    )
+    return rows.hydrate(Contact, row, 0) if row else None
 
 
 def open_work_counts(agent: Agent) -> dict[str, tuple[int, int]]:

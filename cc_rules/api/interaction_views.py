@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cc_rules import selectors
 from cc_rules.choices import InteractionState
 from cc_rules.engine import decide
 from cc_rules.models import Agent, Contact, Interaction
@@ -53,7 +54,7 @@ def _agent_named(username: str, field: str = "agent") -> Agent:
 def _contact(contact_id: int | None) -> Contact | None:
     if contact_id is None:
         return None
-    contact = Contact.objects.filter(pk=contact_id).first()
+    contact = selectors.contact(contact_id)
     if contact is None:
         raise Invalid("invalid", f"No contact {contact_id}.", None, fields={"contact": ["unknown"]})
     return contact

@@ -19,7 +19,7 @@ from cc_rules.choices import Cause, Direction, InteractionState, Kind, Status
 from cc_rules.engine import decide, reasons
 from cc_rules.engine.types import Decision, Target
 from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, Workbin
-from cc_rules.selectors import own_interaction
+from cc_rules.selectors import open_children_locked, own_interaction
 
 from . import timers
 from .errors import Forbidden, Invalid, NotFound, Refused
@@ -368,11 +368,7 @@ def interaction_end(
     for _attempt in range(3):
         with transaction.atomic():
             sessions = _sessions([agent.pk, *child_agents], actor=actor, request_id=request_id)
-            children = list(
-                Interaction.objects.select_for_update(of=("self",)).filter(
-                    parent_id=interaction_id, state__in=OPEN_CHILD_STATES
-                )
-            )
+            children = open_children_locked(interaction_id, OPEN_CHILD_STATES)
             if {c.agent_id for c in children} <= sessions.keys():
                 return _end_locked(sessions, agent, interaction_id, children, how, bin_row)
         child_agents |= {c.agent_id for c in children}
@@ -446,7 +442,7 @@ def _after_work_ended(sess: Session, interaction: Interaction, how: str) -> None
         _land(sess, state, outcome.release, interaction_id=interaction.pk)
     elif was_last and state.status == Status.READY:
         state.idle_since = sess.now
-        state.save(update_fields=["idle_since"])
+        rows.update(state)
     if was_last and channel not in sess.rules.visible and state.status != Status.LOGGED_OFF:
         # A channel the role no longer sees was kept for its open work only (DECISIONS.md).
         if state.pending_status:

@@ -32,7 +32,9 @@ class Session:
     """One agent, locked, with its rules and live state as of ``ctx.now``.
 
     ``live`` (the engine's view: statuses plus open work per channel) is computed when first
-    read and kept until something changes: ``refresh_live()`` after interactions changed (open
+    read (a request that never asks, like accept, never counts open work; the writers in
+    services/status.py read it before they change a state, so it is as of the lock) and kept
+    until something changes: ``refresh_live()`` after interactions changed (open
     work is counted again, one query), ``states_changed()`` after only channel states, DND or
     pending changed (recomputed from the rows in hand, no query).
     """
@@ -129,6 +131,4 @@ def session_for(
     for code in rules.visible:
         if code not in states:
             states[code] = _create_state(agent, code, ctx.now)
-    sess = Session(agent, rules, states, ctx)
-    sess.live  # as of the lock, before the caller changes anything  # noqa: B018
-    return sess
+    return Session(agent, rules, states, ctx)

@@ -26,12 +26,12 @@ pytestmark = pytest.mark.django_db
 # Statements per request, production transactions (BEGIN … COMMIT) included.
 BUDGET = {
     "GET /me/": 4,
-    "status change": 10,
+    "status change": 9,
     "offer decision": 5,
     "offer": 10,
-    "accept": 9,
-    "end": 13,
-    "done": 9,
+    "accept": 8,
+    "end": 12,
+    "done": 8,
     "routed offer": 10,
 }
 
