@@ -66,8 +66,10 @@ def _counts(sess: AgentSession) -> dict[str, int]:
 
 
 def test_each_hot_path_request_stays_within_its_query_budget(alice, django_assert_max_num_queries):
+    # SQLite appends a history row and moves the chain head in two statements (history._append)
+    extra = {"status change": 1} if connection.vendor != "postgresql" else {}
     for name in STEPS:
-        with django_assert_max_num_queries(BUDGET[name]):
+        with django_assert_max_num_queries(BUDGET[name] + extra.get(name, 0)):
             alice.step(name)
         alice.settle(name, _token)
 
