@@ -107,6 +107,14 @@ else:
     _db.setdefault("OPTIONS", {})
     # Fail fast when PostgreSQL is unreachable so the API can answer 503 quickly.
     _db["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+    # Prepared statements: with server-side binding, psycopg prepares a statement once it has run
+    # DB_PREPARE_THRESHOLD times on a connection, and PostgreSQL stops planning the hot path's
+    # queries on every request (bench/RESULTS.md). Django turns them off by default for
+    # transaction-mode poolers (PgBouncer): set DB_PREPARE_THRESHOLD=off behind one.
+    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5")
+    if _prepare.lower() not in ("", "off", "none"):
+        _db["OPTIONS"].setdefault("server_side_binding", True)
+        _db["OPTIONS"].setdefault("prepare_threshold", int(_prepare))
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default="test_cc_rules")
