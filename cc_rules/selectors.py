@@ -9,6 +9,7 @@ change without a restart, and a hot request costs one tiny query for the version
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
@@ -98,7 +99,7 @@ def clear_cache() -> None:
 
 def rule_index(version: tuple[int, str] | None = None) -> RuleIndex:
     """The snapshot for the current rules version (reloaded when the version moves);
-    ``version``: as just read by the caller (``clock_and_rules_version``)."""
+    ``version``: as just read by the caller (``session_reads``)."""
     global _snapshot
     if version is None:
         version = rules_version()
@@ -160,21 +161,6 @@ def active_agent_named(username: str) -> Agent | None:
     """The active agent whose user is ``username``, with user and role; None if there is none."""
     found = _agents("u.username = %s", [username])
     return found[0] if found else None
-
-
-def channel_states(agent: Agent) -> list[AgentChannelState]:
-    """The agent's channel-state rows (the caller holds the agent's lock)."""
-    found = rows.fetch_all(
-        f"SELECT {rows.select_list(AgentChannelState, 's')} FROM {rows.table(AgentChannelState)} s "
-        f"WHERE s.agent_id = %s ORDER BY s.channel_id",
-        [agent.pk],
-    )
-    states = []
-    for row in found:
-        state = rows.hydrate(AgentChannelState, row, 0)
-        state.agent = agent
-        states.append(state)
-    return states
 
 
 def own_interaction(
@@ -270,18 +256,29 @@ def agent_live(
     return AgentLive(dnd=agent.dnd, channels=channels), rows
 
 
-def clock_and_rules_version() -> tuple[datetime, tuple[int, str]]:
-    """The database clock and the rules version in one round trip (the hot path's first read
-    after its locks): ``(now, (version, token))``."""
-    if connection.vendor != "postgresql":
-        return timezone.now(), rules_version()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT clock_timestamp(), v.value, v.token FROM (SELECT 1) AS one "
-            f"LEFT JOIN {RulesVersion._meta.db_table} AS v ON v.id = 1"
-        )
-        now, value, token = cursor.fetchone()
-    return now, ((value, str(token)) if value is not None else (0, ""))
+def session_reads(agent: Agent) -> tuple[datetime, tuple[int, str], list[AgentChannelState]]:
+    """What a service reads first after locking ``agent``, in one round trip: the database clock
+    (DECISIONS.md: read once, after the locks), the rules version (RulesVersion) and the agent's
+    channel-state rows (in the ORM's order). SQLite has no clock function: Django's clock."""
+    postgres = connection.vendor == "postgresql"
+    found = rows.fetch_all(
+        f"SELECT {'clock_timestamp()' if postgres else 'NULL'}, v.value, v.token, "
+        f"{rows.select_list(AgentChannelState, 's')} FROM (SELECT 1) AS one "
+        f"LEFT JOIN {rows.table(RulesVersion)} v ON v.id = 1 "
+        f"LEFT JOIN {rows.table(AgentChannelState)} s ON s.agent_id = %s "
+        f"ORDER BY s.channel_id",
+        [agent.pk],
+    )
+    first = found[0]  # one row even without states (the outer joins keep "one")
+    now = first[0] if postgres else timezone.now()
+    version = (first[1], str(uuid.UUID(str(first[2])))) if first[1] is not None else (0, "")
+    states = []
+    for row in found:
+        state = rows.hydrate(AgentChannelState, row, 3)
+        if state is not None:
+            state.agent = agent
+            states.append(state)
+    return now, version, states
 
 
 def db_now():

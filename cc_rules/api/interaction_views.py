@@ -40,6 +40,7 @@ from .serializers import (
     InteractionSerializer,
     MessageRequest,
     MessageWithPointsSerializer,
+    out,
 )
 from .views import ctx, errors, validated
 
@@ -74,7 +75,7 @@ def _render(interaction: Interaction, code: int = 200) -> Response:
     )
     if not loaded:
         interaction = _interactions().get(pk=interaction.pk)
-    return Response(InteractionSerializer(interaction).data, status=code)
+    return Response(out(InteractionSerializer, interaction), status=code)
 
 
 class InteractionFilter(django_filters.FilterSet):
@@ -365,7 +366,7 @@ class DecisionOfferView(APIView):
             data["channel"],
             outbound=data.get("direction") == "outbound",
         )
-        return Response(DecisionSerializer(decision.as_dict()).data)
+        return Response(out(DecisionSerializer, decision.as_dict()))
 
 
 # -- IM (R5) ------------------------------------------------------------------------------------

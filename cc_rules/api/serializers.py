@@ -243,3 +243,17 @@ class ImInboxSerializer(serializers.Serializer):
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
     results = ImMessageSerializer(many=True)
+
+
+_OUT: dict[type, serializers.Serializer] = {}
+
+
+def out(serializer_class: type[serializers.Serializer], obj) -> dict:
+    """``serializer_class(obj).data`` for the hot paths' responses, without building (deep-copying)
+    the serializer's fields on every request: one instance per class is kept and its
+    ``to_representation`` reused; it keeps no per-call state and these serializers have no
+    context."""
+    serializer = _OUT.get(serializer_class)
+    if serializer is None:
+        serializer = _OUT.setdefault(serializer_class, serializer_class())
+    return serializer.to_representation(obj)

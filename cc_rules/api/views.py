@@ -32,6 +32,7 @@ from .serializers import (
     MeSerializer,
     StatusRequest,
     StrictSerializer,
+    out,
 )
 from .throttling import LoginIPThrottle, LoginUsernameThrottle
 
@@ -100,7 +101,7 @@ class AgentView(APIView):
 class MeView(AgentView):
     @extend_schema(responses={200: MeSerializer} | errors(401, 403))
     def get(self, request: Request) -> Response:
-        return Response(MeSerializer(presenters.me(self.agent)).data)
+        return Response(out(MeSerializer, presenters.me(self.agent)))
 
 
 class MeEffectiveRulesView(AgentView):
@@ -144,7 +145,7 @@ class MeChannelStatusView(AgentView):
             self.agent.pk, channel, status=data["status"], reason=data.get("reason"), **ctx(request)
         )
         body = presenters.channel_state(state, channel, sess.rules, sess.live)
-        return Response(ChannelState(body).data, status=http.HTTP_202_ACCEPTED if held else 200)
+        return Response(out(ChannelState, body), status=http.HTTP_202_ACCEPTED if held else 200)
 
 
 class MeDndView(AgentView):

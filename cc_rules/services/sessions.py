@@ -17,11 +17,10 @@ from cc_rules.engine.types import AgentLive, EffectiveRules
 from cc_rules.models import Agent, AgentChannelState
 from cc_rules.selectors import (
     agent_live,
-    channel_states,
-    clock_and_rules_version,
     effective_rules,
     locked_agents,
     open_work_counts,
+    session_reads,
 )
 
 from .errors import NotFound
@@ -121,13 +120,10 @@ def session_for(
     agent: Agent, *, actor: Any, request_id: str, now: datetime | None = None
 ) -> Session:
     """Build a Session for an agent whose row the caller has already locked."""
-    if now is None:
-        now, version = clock_and_rules_version()
-        rules = effective_rules(agent, version)
-    else:
-        rules = effective_rules(agent)
-    ctx = Ctx(actor=actor, request_id=request_id, now=now)
-    states = {s.channel_id: s for s in channel_states(agent)}
+    clock, version, rows = session_reads(agent)
+    rules = effective_rules(agent, version)
+    ctx = Ctx(actor=actor, request_id=request_id, now=now or clock)  # several agents: one now
+    states = {s.channel_id: s for s in rows}
     for code in rules.visible:
         if code not in states:
             states[code] = _create_state(agent, code, ctx.now)

@@ -26,13 +26,13 @@ pytestmark = pytest.mark.django_db
 # Statements per request, production transactions (BEGIN … COMMIT) included.
 BUDGET = {
     "GET /me/": 4,
-    "status change": 9,
+    "status change": 8,
     "offer decision": 5,
-    "offer": 10,
-    "accept": 8,
-    "end": 12,
-    "done": 8,
-    "routed offer": 10,
+    "offer": 9,
+    "accept": 7,
+    "end": 11,
+    "done": 7,
+    "routed offer": 9,
 }
 
 

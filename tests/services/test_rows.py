@@ -16,10 +16,11 @@ from cc_rules.api.authentication import load_token
 from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, StatusChange
 from cc_rules.selectors import (
     active_agent_named,
-    channel_states,
     locked_agents,
     open_work_counts,
     own_interaction,
+    rules_version,
+    session_reads,
 )
 from cc_rules.services import history
 from cc_rules.services.history import Ctx
@@ -88,7 +89,7 @@ def test_the_token_query_loads_user_agent_role_and_group_flags(alice, django_ass
     assert load_token("no-such-token") is None
 
 
-def test_locked_agents_and_their_states_match_the_orm(alice):
+def test_locked_agents_clock_version_and_states_match_the_orm(alice):
     bob = Agent.objects.get(user__username="bob")
     found = locked_agents([bob.pk, alice.pk])
     assert [a.pk for a in found] == sorted([alice.pk, bob.pk])
@@ -99,8 +100,10 @@ def test_locked_agents_and_their_states_match_the_orm(alice):
     Agent.objects.filter(pk=bob.pk).update(is_active=False)
     assert [a.pk for a in locked_agents([bob.pk, alice.pk])] == [alice.pk]
 
-    states = channel_states(alice)
-    assert states
+    now, version, states = session_reads(alice)
+    assert version == rules_version()
+    assert now is not None
+    assert [s.channel_id for s in states] == ["chat", "email", "voice"]
     by_pk = {s.pk: s for s in AgentChannelState.objects.filter(agent=alice)}
     for state in states:
         _same(state, by_pk[state.pk])
@@ -172,3 +175,12 @@ def test_insert_writes_what_save_would(alice):
     _same(Interaction.objects.get(pk=made.pk), made)
     assert active_agent_named("alice").pk == alice.pk
     assert active_agent_named("nobody") is None
+
+
+def test_session_reads_answers_for_an_agent_without_states(demo):
+    bob = Agent.objects.get(user__username="bob")
+    AgentChannelState.objects.filter(agent=bob).delete()
+    now, version, states = session_reads(bob)
+    assert states == []
+    assert version == rules_version()
+    assert abs((timezone.now() - now).total_seconds()) < 60
