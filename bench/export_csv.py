@@ -23,45 +23,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def rss_mb(field: str) -> float:
-    """``VmHWM`` (peak) or ``VmRSS`` (now) of this process, in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    import resource  # not Linux: ru_maxrss is KiB on Linux, bytes on macOS
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
-    # production-like request handling: no DEBUG query log, no browsable API
-    os.environ.setdefault("DEBUG", "off")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "off")
-    import django
-
-    django.setup()
+from bench import common
 
 
 def ensure_rows(rows: int, agents: int) -> list[int]:
@@ -136,8 +101,8 @@ def export(expected: int, max_rss_mb: float) -> None:
     client = Client()
     client.force_login(cora)
 
-    before = rss_mb("VmRSS")
-    peak_before = rss_mb("VmHWM")
+    before = common.rss_mb("VmRSS")
+    peak_before = common.rss_mb("VmHWM")
     started = time.perf_counter()
     response = client.get("/api/v1/audit/status-changes/?format=csv")
     assert response.status_code == 200, response.status_code
@@ -152,7 +117,7 @@ def export(expected: int, max_rss_mb: float) -> None:
     response.close()
     seconds = time.perf_counter() - started
     exported = lines - 1  # the header row
-    peak = rss_mb("VmHWM")
+    peak = common.rss_mb("VmHWM")
     print(f"header:          {first.decode().strip()}")
     print(f"rows exported:   {exported:,}")
     print(f"bytes:           {size / 1e6:,.1f} MB of CSV")
@@ -189,8 +154,8 @@ def main() -> None:
     )
     parser.add_argument("--max-rss-mb", type=float, default=200.0)
     args = parser.parse_args()
-    ensure_database(args.database_url)
-    setup_django(args.database_url)
+    common.ensure_database(args.database_url)
+    common.setup_django(args.database_url, migrate=False)
     ensure_rows(args.rows, args.agents)
     export(args.rows, args.max_rss_mb)
     time_in_status_day()

@@ -31,10 +31,13 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/cc_bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+DEFAULT_DB = common.database_url("cc_bench")
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,38 +53,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def with_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
-
-
-def ensure_database(url: str) -> None:
-    """Create the benchmark database if it does not exist (connecting to ``postgres``)."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
-
-
 def setup_django(database_url: str, broker_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["REDIS_URL"] = broker_url
-    os.environ["CELERY_BROKER_URL"] = broker_url
     os.environ["CC_SEND_WAKEUPS"] = "on"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    common.setup_django(database_url, broker_url)
 
 
 class Celery:
@@ -128,11 +102,6 @@ class Celery:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    k = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values)) - 1))
-    return sorted_values[k]
 
 
 def run(label: str, n: int, spread: float, timeout: float) -> bool:
@@ -206,8 +175,8 @@ def run(label: str, n: int, spread: float, timeout: float) -> bool:
     paths = Counter(rid.split(":")[0] for _, rid in first.values())
     if late:
         print(
-            f"[{label}] lateness p50 {percentile(late, 50) * 1000:.0f} ms, "
-            f"p99 {percentile(late, 99) * 1000:.0f} ms, max {late[-1] * 1000:.0f} ms; "
+            f"[{label}] lateness p50 {common.percentile(late, 50) * 1000:.0f} ms, "
+            f"p99 {common.percentile(late, 99) * 1000:.0f} ms, max {late[-1] * 1000:.0f} ms; "
             f"early {early}"
         )
     print(
@@ -233,8 +202,9 @@ def ensure_bench_role() -> None:
 def main() -> int:
     args = parse_args()
     database_url = os.environ.get("DATABASE_URL") or DEFAULT_DB
-    broker_url = with_db(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0", args.redis_db)
-    ensure_database(database_url)
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    broker_url = common.with_db(redis_url, args.redis_db)
+    common.ensure_database(database_url)
     setup_django(database_url, broker_url)
     import redis
 
