@@ -1,12 +1,14 @@
-"""Hot-path reads as fixed SQL, hydrated into ordinary model instances.
+"""The hot path's reads and writes as fixed SQL, on ordinary model instances.
 
 Profiling the hot paths (bench/profile_hot_paths.py, bench/RESULTS.md) showed the ORM building
 SQL (``SQLCompiler.as_sql``) costing more than PostgreSQL answering it: a select_related join
 with three EXISTS columns took ~3 ms of Python per request and 0.1 ms in the database. The few
-reads every request makes are therefore written once here as SQL text (columns taken from the
-models' own field lists, so a migration that adds a field is picked up) and turned into model
-instances with Django's ``Model.from_db``, the same constructor the ORM uses. Writes still go
-through the ORM. Everything here works on PostgreSQL and SQLite.
+statements every request runs are therefore written once as SQL text, their columns taken from
+the models' own field lists (a migration that adds a field is picked up), and rows are turned
+into instances with Django's ``Model.from_db``, the constructor the ORM itself uses; values go
+through the fields' own converters and ``get_db_prep_save``. ``update``/``insert`` serve only the
+live-state models, which have no save() override, no save signals and no auto_now fields.
+tests/services/test_rows.py checks every use against the ORM, on PostgreSQL and SQLite.
 """
 
 from __future__ import annotations

@@ -31,11 +31,11 @@ class Session:
     """One agent, locked, with its rules and live state as of ``ctx.now``.
 
     ``live`` (the engine's view: statuses plus open work per channel) is computed when first
-    read (a request that never asks, like accept, never counts open work; the writers in
-    services/status.py read it before they change a state, so it is as of the lock) and kept
-    until something changes: ``refresh_live()`` after interactions changed (open
-    work is counted again, one query), ``states_changed()`` after only channel states, DND or
-    pending changed (recomputed from the rows in hand, no query).
+    read (a request that never asks, like accept, never counts open work; the status writers
+    call ``before_change()`` first, so it is as of the lock) and kept until something changes:
+    ``refresh_live()`` after interactions changed (open work is counted again, one query),
+    ``states_changed()`` after only channel states, DND or pending changed (recomputed from the
+    rows in hand, no query).
     """
 
     def __init__(
@@ -72,6 +72,11 @@ class Session:
         self.counts = None
         self._live = None
         return self.live
+
+    def before_change(self) -> None:
+        """A writer is about to change a state row: if ``live`` has not been read yet, compute
+        it now, from the states as they were (decisions are made on the state as of the lock)."""
+        self.live  # noqa: B018  (the property computes and keeps it)
 
     def work_changed(self) -> None:
         """Interactions changed: count open work again when ``live`` is next read."""

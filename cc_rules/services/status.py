@@ -38,7 +38,7 @@ def apply_status(
 
     Leaving ACW clears the wrap-up deadline and bumps its version (stale timers do nothing).
     """
-    sess.live  # computed (if not yet) from the states as they were before this change  # noqa: B018
+    sess.before_change()
     old_status = state.status
     try:
         if status == Status.LOGGED_OFF and old_status != Status.LOGGED_OFF:
@@ -90,7 +90,7 @@ def set_pending(
     rule: RuleRef | str | None,
 ) -> None:
     """Hold (``status``) or clear (``None``) a pending status on one channel (R8), recorded."""
-    sess.live  # as in apply_status: computed from the states before this change  # noqa: B018
+    sess.before_change()
     before = state.pending_status or ""
     if status is None:
         state.clear_pending()
