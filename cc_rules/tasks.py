@@ -19,10 +19,9 @@ def fire_wrap_up(state_id: int, version: int) -> bool:
 
 @shared_task(name="cc_rules.expire_offer", ignore_result=True)
 def expire_offer(interaction_id: int, version: int) -> bool:
-    """Wake-up for one offer's expiry; a hint only, the sweeper is the guarantee."""
-    from cc_rules.services.interactions import offer_expire
-
-    return offer_expire(interaction_id, version)
+    """Wake-up for a slot of offer deadlines (this one's and any due with it); a hint only, the
+    sweeper is the guarantee."""
+    return timers.offer_wake(interaction_id, version)
 
 
 @shared_task(name="cc_rules.sweep", ignore_result=True, expires=30)

@@ -47,11 +47,14 @@ SWEEP_OFFERS = 1000
 # timer is at most one slot (0.1 s) later than its own ETA would have been.
 WAKE_UP_SLOT_US = 100_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_slots_sent: dict[int, float] = {}  # slot number -> monotonic time it was sent (this process)
+# (kind, slot number) -> monotonic time its wake-up was sent by this process
+_slots_sent: dict[tuple[str, int], float] = {}
 _slots_lock = threading.Lock()
 
 
-def _enqueue(task_name: str, args: list, eta: datetime, *, slot: int | None = None) -> None:
+def _enqueue(
+    task_name: str, args: list, eta: datetime, *, slot: tuple[str, int] | None = None
+) -> None:
     """Send a wake-up after commit; a broker that is down only loses the hint, never the timer.
 
     A deadline further away than ``MAX_ETA_SECONDS`` gets no wake-up at all: the worker would
@@ -81,7 +84,7 @@ def _enqueue(task_name: str, args: list, eta: datetime, *, slot: int | None = No
     transaction.on_commit(send)
 
 
-def _claim_slot(slot: int) -> bool:
+def _claim_slot(slot: tuple[str, int]) -> bool:
     """True for the first caller in this process for ``slot``; forgets slots long past."""
     now = time.monotonic()
     with _slots_lock:
@@ -95,7 +98,7 @@ def _claim_slot(slot: int) -> bool:
         return True
 
 
-def _release_slot(slot: int) -> None:
+def _release_slot(slot: tuple[str, int]) -> None:
     with _slots_lock:
         _slots_sent.pop(slot, None)
 
@@ -108,18 +111,57 @@ def schedule_wrap_up(state: AgentChannelState) -> None:
     """
     if state.wrap_up_deadline is None:
         return
-    us = (state.wrap_up_deadline - _EPOCH) // timedelta(microseconds=1)
-    slot = -(-us // WAKE_UP_SLOT_US)  # rounded up: exact integer arithmetic
-    eta = _EPOCH + timedelta(microseconds=slot * WAKE_UP_SLOT_US)
-    _enqueue("fire_wrap_up", [state.pk, state.wrap_up_version], eta, slot=slot)
+    slot, eta = _slot(state.wrap_up_deadline)
+    _enqueue("fire_wrap_up", [state.pk, state.wrap_up_version], eta, slot=("wrap_up", slot))
 
 
 def schedule_offer_expiry(interaction: Interaction) -> None:
-    """After commit, ask for a wake-up at the offer's deadline."""
-    if interaction.offer_deadline is not None:
-        _enqueue(
-            "expire_offer", [interaction.pk, interaction.offer_version], interaction.offer_deadline
-        )
+    """After commit, ask for a wake-up at the end of the offer deadline's slot, shared like the
+    wrap-up ones: the wake-up expires every offer then due (``offer_wake``). One message per
+    slot instead of one per offer: at 80 offers/s that publish was ~5 % of a cycle's CPU."""
+    if interaction.offer_deadline is None:
+        return
+    slot, eta = _slot(interaction.offer_deadline)
+    args = [interaction.pk, interaction.offer_version]
+    _enqueue("expire_offer", args, eta, slot=("offer", slot))
+
+
+def _slot(deadline: datetime) -> tuple[int, datetime]:
+    """The deadline's wake-up slot and the slot's end (never before the deadline)."""
+    us = (deadline - _EPOCH) // timedelta(microseconds=1)
+    slot = -(-us // WAKE_UP_SLOT_US)  # rounded up: exact integer arithmetic
+    return slot, _EPOCH + timedelta(microseconds=slot * WAKE_UP_SLOT_US)
+
+
+def offer_wake(interaction_id: int, version: int) -> bool:
+    """The ETA wake-up for a slot of offer deadlines: expire every offer due by now, then this
+    one if that did not (it may still be locked by a request); True if this one expired."""
+    from .interactions import offer_expire
+
+    fired = expire_due_offers()
+    return interaction_id in fired or offer_expire(interaction_id, version)
+
+
+def expire_due_offers(limit: int = SWEEP_OFFERS) -> set[int]:
+    """Expire up to ``limit`` offers past their deadline, oldest first; the ids that expired. A
+    failing offer is logged and left for the next sweep, never stopping the others."""
+    from .interactions import offer_expire
+
+    due = (
+        Interaction.objects.filter(state="offered", offer_deadline__lte=db_now())
+        .order_by("offer_deadline")
+        .values_list("pk", "offer_version")[:limit]
+    )
+    fired = set()
+    for pk, version in list(due):
+        try:
+            if offer_expire(pk, version):
+                fired.add(pk)
+        except Exception:
+            log.exception(
+                "offer %s (version %s) could not be expired; retried next sweep", pk, version
+            )
+    return fired
 
 
 def wrap_up_fire(state_id: int, version: int) -> bool:
@@ -149,19 +191,7 @@ def sweep(batch: int = SWEEP_BATCH) -> dict[str, int]:
     a row is re-checked under the lock, so no timer fires twice. A failing row never stops the
     others (its batch is redone row by row, and the row is logged and left for the next sweep).
     """
-    from .interactions import offer_expire
-
-    fired = {"wrap_up": len(firing.fire_all_due(batch, source="sweep")), "offers": 0}
-    due_offers = (
-        Interaction.objects.filter(state="offered", offer_deadline__lte=db_now())
-        .order_by("offer_deadline")
-        .values_list("pk", "offer_version")[:SWEEP_OFFERS]
-    )
-    for pk, version in list(due_offers):
-        try:
-            fired["offers"] += int(offer_expire(pk, version))
-        except Exception:
-            log.exception(
-                "offer %s (version %s) could not be expired; retried next sweep", pk, version
-            )
-    return fired
+    return {
+        "wrap_up": len(firing.fire_all_due(batch, source="sweep")),
+        "offers": len(expire_due_offers()),
+    }

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from cc_rules import tasks
 from cc_rules.celery import MAX_ETA_SECONDS
-from cc_rules.models import Agent, AgentChannelState, StatusChange
+from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
 from cc_rules.selectors import db_now
 from cc_rules.services import audit, timers, wrap_up_firing
+from cc_rules.services import interactions as svc
 
 from .calls import (
     FAST_HASHER,
@@ -253,6 +254,54 @@ def test_timers_due_in_the_same_slot_share_one_wake_up(
     assert args == [rows[0].pk, rows[0].wrap_up_version]
     assert eta == base + timedelta(microseconds=timers.WAKE_UP_SLOT_US)
     assert eta >= rows[1].wrap_up_deadline  # never before a deadline it stands for
+
+
+def test_offers_due_in_one_slot_share_a_wake_up_that_expires_them_all(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.CC_SEND_WAKEUPS = True
+    sent = []
+    monkeypatch.setattr(
+        tasks.expire_offer, "apply_async", lambda args, eta, **kw: sent.append((args, eta))
+    )
+    monkeypatch.setattr(timers, "_slots_sent", {})
+    login_ready("alice", "chat")
+    login_ready("sam", "chat")
+    base = timezone.now().replace(microsecond=0) + timedelta(seconds=20)
+    offers = []
+    for name, offset_ms in (("alice", 10), ("sam", 60)):
+        with django_capture_on_commit_callbacks(execute=True):
+            offer = svc.offer_inbound(
+                channel="chat",
+                contact=None,
+                agent=agent(name),
+                extension=None,
+                actor=None,
+                request_id="t",
+            )
+            Interaction.objects.filter(pk=offer.pk).update(
+                offer_deadline=base + timedelta(milliseconds=offset_ms)
+            )
+            offer.refresh_from_db()
+            offers.append(offer)
+            timers.schedule_offer_expiry(offer)
+
+    # Each offer asked for a wake-up at its own 30 s deadline's slot when it was made; the two
+    # deadlines moved 10 ms and 60 ms past a whole second share one slot's wake-up.
+    ((args, eta),) = [(a, e) for a, e in sent if e >= base and e < base + timedelta(seconds=1)]
+    assert args == [offers[0].pk, offers[0].offer_version]
+    assert eta == base + timedelta(microseconds=timers.WAKE_UP_SLOT_US)
+    assert eta >= offers[1].offer_deadline
+
+    # The wake-up, run once both are due, expires sam's offer too.
+    Interaction.objects.filter(pk__in=[o.pk for o in offers]).update(
+        offer_deadline=db_now() - timedelta(seconds=1)
+    )
+    assert timers.offer_wake(*args) is True
+    assert set(
+        Interaction.objects.filter(pk__in=[o.pk for o in offers]).values_list("state", flat=True)
+    ) == {"missed"}
+    assert timers.offer_wake(*args) is False  # a second delivery finds nothing to do
 
 
 def test_no_wake_up_is_sent_for_a_deadline_beyond_the_visibility_margin(
