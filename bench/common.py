@@ -7,8 +7,10 @@ Benchmarks never touch the development database: each uses ``BENCH_DATABASE_URL`
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -298,3 +300,30 @@ def ensure_population(agents: int, history_agents: int, per_agent: int) -> list[
         seconds = fill_history(ids[:history_agents], per_agent)
         print(f"wrote {want:,} history rows in {seconds:.1f} s", flush=True)
     return rows
+
+
+def database_named(name: str) -> dict:
+    return SMALL if name == SMALL["name"] else LARGE
+
+
+def in_each_database(script: str, args: list[str]) -> tuple[dict, dict]:
+    """Run ``script --child <db> args`` for SMALL, then LARGE, each in its own process (Django
+    is set up once per process); their ``RESULT {json}`` lines, and the rest echoed."""
+    results = {}
+    for db in (SMALL, LARGE):
+        out = subprocess.run(
+            [sys.executable, script, "--child", db["name"], *args],
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        ).stdout
+        for line in out.splitlines():
+            if line.startswith("RESULT "):
+                results[db["name"]] = json.loads(line[len("RESULT ") :])
+            else:
+                print(f"  [{db['name']}] {line}", flush=True)
+    return results[SMALL["name"]], results[LARGE["name"]]
+
+
+def child_result(result: dict) -> None:
+    print("RESULT " + json.dumps(result))

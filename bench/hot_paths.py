@@ -118,3 +118,40 @@ def counting() -> Iterator[Callable[[], list[str]]]:
     ctx = CaptureQueriesContext(connection)
     with ctx:
         yield lambda: [q["sql"] for q in ctx.captured_queries]
+
+
+def measured_session(db: dict, prefix: str) -> AgentSession:
+    """Django set up on the bench database ``db`` (``common.SMALL`` made afresh, ``common.LARGE``
+    reused once built) with its population, and a new blended agent (``prefix…``) logged in and
+    ready on chat, with the router beside it. One agent here sends far more than a person
+    would: the per-user write throttle still runs (its Redis call is part of every write) with a
+    budget no bench reaches."""
+    import os
+    import time
+
+    from bench import common
+
+    os.environ["CC_THROTTLE_USER_WRITES"] = "1000000/second"
+    common.ensure_database(common.database_url(db["name"]), fresh=db is common.SMALL)
+    common.setup_django(common.database_url(db["name"]))
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from cc_rules.models import Contact
+
+    common.ensure_population(db["agents"], db["history_agents"], db["per_agent"])
+    me = common.create_agents(1, f"{prefix}{time.time_ns()}-", roles=("blended",))[0]
+    router, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username="router"))
+    contact = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
+    sess = AgentSession(me["token"], router.key, me["username"], "chat", contact)
+    sess.login_ready()
+    return sess
+
+
+def token_of(username: str) -> str:
+    """The user's API token (made if missing): ``settle``'s way to act as the routed agent."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.get(username=username)
+    return Token.objects.get_or_create(user=user)[0].key

@@ -14,7 +14,6 @@ in the profile: middleware, authentication, throttles (Redis), the service, SQL 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,26 +35,12 @@ def main() -> int:
     p.add_argument("--html", type=Path, help="also write pyinstrument HTML pages here")
     args = p.parse_args()
 
-    db = common.SMALL
-    # one agent sends far more than a person would; the throttle still runs (its Redis call is
-    # part of every write), with a budget this loop never reaches
-    os.environ["CC_THROTTLE_USER_WRITES"] = "1000000/second"
-    common.ensure_database(common.database_url(db["name"]))
-    common.setup_django(common.database_url(db["name"]))
-    from django.contrib.auth import get_user_model
     from pyinstrument import Profiler
     from pyinstrument.renderers import ConsoleRenderer
-    from rest_framework.authtoken.models import Token
 
-    from bench.hot_paths import AgentSession
-    from cc_rules.models import Contact
+    from bench.hot_paths import measured_session
 
-    common.ensure_population(db["agents"], db["history_agents"], db["per_agent"])
-    me = common.create_agents(1, f"prof{time.time_ns()}-", roles=("blended",))[0]
-    router, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username="router"))
-    contact = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
-    sess = AgentSession(me["token"], router.key, me["username"], "chat", contact)
-    sess.login_ready()
+    sess = measured_session(common.SMALL, "prof")
     print(f"profile — {common.machine()}")
 
     for name, steps in PATHS.items():

@@ -21,10 +21,7 @@ same budgets as a test.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,25 +32,10 @@ from bench.hot_paths import STEPS
 
 def measure(db: dict, reps: int) -> dict:
     """In this process: set up ``db`` and count the queries of each step, ``reps`` times."""
-    # the small database starts empty every time; the large one is reused once built
-    common.ensure_database(common.database_url(db["name"]), fresh=db is common.SMALL)
-    common.setup_django(common.database_url(db["name"]))
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+    from bench.hot_paths import counting, measured_session, token_of
+    from cc_rules.models import Agent, StatusChange
 
-    from bench.hot_paths import AgentSession, counting
-    from cc_rules.models import Agent, Contact, StatusChange
-
-    common.ensure_population(db["agents"], db["history_agents"], db["per_agent"])
-    me = common.create_agents(1, f"qb{time.time_ns()}-", roles=("blended",))[0]
-    router, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username="router"))
-    contact = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
-    sess = AgentSession(me["token"], router.key, me["username"], "chat", contact)
-    sess.login_ready()
-
-    def token_of(username: str) -> str:
-        return Token.objects.get(user__username=username).key
-
+    sess = measured_session(db, "qb")
     counts: dict[str, list[int]] = {name: [] for name in STEPS}
     sql: dict[str, list[str]] = {}
     for rep in range(reps + 1):  # the first round warms caches up and is not counted
@@ -79,25 +61,11 @@ def main() -> int:
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        db = common.SMALL if args.child == common.SMALL["name"] else common.LARGE
-        print("RESULT " + json.dumps(measure(db, args.reps)))
+        common.child_result(measure(common.database_named(args.child), args.reps))
         return 0
 
-    print(f"query budget — {common.machine()}")
-    results = {}
-    for db in (common.SMALL, common.LARGE):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", db["name"], "--reps", str(args.reps)],
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        ).stdout
-        for line in out.splitlines():
-            if line.startswith("RESULT "):
-                results[db["name"]] = json.loads(line[len("RESULT ") :])
-            else:
-                print(f"  [{db['name']}] {line}")
-    small, large = results[common.SMALL["name"]], results[common.LARGE["name"]]
+    print(f"query budget — {common.machine()}", flush=True)
+    small, large = common.in_each_database(__file__, ["--reps", str(args.reps)])
     print(
         f"\n{'step':<16} {'queries, empty':>16} {'queries, large':>16}  flat\n"
         f"{'':<16} {small['agents']:>9,} agents {large['agents']:>9,} agents\n"

@@ -21,9 +21,7 @@ hold the 1,000 agents' history (three runs; the rows it returns and the rows it 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -53,32 +51,18 @@ def summary(ms: list[float]) -> dict:
 
 
 def measure(db: dict, n: int) -> dict:
-    import os
-
-    os.environ["CC_THROTTLE_USER_WRITES"] = "1000000/second"  # one agent, many writes
-    common.ensure_database(common.database_url(db["name"]), fresh=db is common.SMALL)
-    common.setup_django(common.database_url(db["name"]))
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    from bench.hot_paths import AgentSession
-    from cc_rules.models import Agent, Contact, StatusChange
+    from bench.hot_paths import measured_session, token_of
+    from cc_rules.models import Agent, StatusChange
 
-    common.ensure_population(db["agents"], db["history_agents"], db["per_agent"])
-    me = common.create_agents(1, f"sc{time.time_ns()}-", roles=("blended",))[0]
-    User = get_user_model()
-    router, _ = Token.objects.get_or_create(user=User.objects.get(username="router"))
-    contact = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
-    sess = AgentSession(me["token"], router.key, me["username"], "chat", contact)
-    sess.login_ready()
-    tokens = dict(Token.objects.values_list("user__username", "key"))
+    sess = measured_session(db, "sc")
 
     def routed() -> None:
         sess.step("routed offer")
 
     def settle() -> None:
-        sess.settle("routed offer", tokens.__getitem__)
+        sess.settle("routed offer", token_of)
 
     for _ in range(50):
         sess.step("offer decision")
@@ -96,9 +80,8 @@ def measure(db: dict, n: int) -> dict:
         "routed offer": summary(sorted(route_ms)),
     }
     if db["history_agents"]:
-        cora, _ = Token.objects.get_or_create(user=User.objects.get(username="cora"))
         auditor = APIClient()
-        auditor.credentials(HTTP_AUTHORIZATION=f"Token {cora.key}")
+        auditor.credentials(HTTP_AUTHORIZATION=f"Token {token_of('cora')}")
         first = StatusChange.objects.order_by("at").values_list("at", flat=True).first()
         since = first.replace(microsecond=0)
         until = since + timedelta(days=30, hours=1)
@@ -131,25 +114,11 @@ def main() -> int:
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        db = common.SMALL if args.child == common.SMALL["name"] else common.LARGE
-        print("RESULT " + json.dumps(measure(db, args.n)))
+        common.child_result(measure(common.database_named(args.child), args.n))
         return 0
 
     print(f"scale — {common.machine()}", flush=True)
-    results = {}
-    for db in (common.SMALL, common.LARGE):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", db["name"], "--n", str(args.n)],
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        ).stdout
-        for line in out.splitlines():
-            if line.startswith("RESULT "):
-                results[db["name"]] = json.loads(line[len("RESULT ") :])
-            else:
-                print(f"  [{db['name']}] {line}")
-    small, large = results[common.SMALL["name"]], results[common.LARGE["name"]]
+    small, large = common.in_each_database(__file__, ["--n", str(args.n)])
     print(
         f"\n{'':<16} {small['agents']:>7,} agents, {small['history_rows']:>9,} rows   "
         f"{large['agents']:>7,} agents, {large['history_rows']:>9,} rows   ratio (p50)"

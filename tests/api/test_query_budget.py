@@ -16,9 +16,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
-from bench.hot_paths import STEPS, AgentSession
+from bench.hot_paths import STEPS, AgentSession, token_of
 from cc_rules.models import Agent, AgentChannelState, Contact, Role, StatusChange
 
 pytestmark = pytest.mark.django_db
@@ -36,22 +35,17 @@ BUDGET = {
 }
 
 
-def _token(username: str) -> str:
-    user = get_user_model().objects.get(username=username)
-    return Token.objects.get_or_create(user=user)[0].key
-
-
 @pytest.fixture
 def alice(demo, settings):
     """alice logged in and ready on chat; every step run once (caches warm)."""
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user_writes": "100000/second"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     contact = Contact.objects.order_by("pk").first().pk
-    sess = AgentSession(_token("alice"), _token("router"), "alice", "chat", contact)
+    sess = AgentSession(token_of("alice"), token_of("router"), "alice", "chat", contact)
     sess.login_ready()
     for name in STEPS:
         sess.step(name)
-        sess.settle(name, _token)
+        sess.settle(name, token_of)
     return sess
 
 
@@ -60,7 +54,7 @@ def _counts(sess: AgentSession) -> dict[str, int]:
     for name in STEPS:
         with CaptureQueriesContext(connection) as ctx:
             sess.step(name)
-        sess.settle(name, _token)
+        sess.settle(name, token_of)
         counts[name] = len(ctx.captured_queries)
     return counts
 
@@ -71,7 +65,7 @@ def test_each_hot_path_request_stays_within_its_query_budget(alice, django_asser
     for name in STEPS:
         with django_assert_max_num_queries(BUDGET[name] + extra.get(name, 0)):
             alice.step(name)
-        alice.settle(name, _token)
+        alice.settle(name, token_of)
 
 
 def _grow(agents: int, rows_each: int) -> None:
