@@ -33,9 +33,10 @@ from bench.hot_paths import STEPS
 def measure(db: dict, reps: int) -> dict:
     """In this process: set up ``db`` and count the queries of each step, ``reps`` times."""
     from bench.hot_paths import counting, measured_session, token_of
+
+    sess = measured_session(db, "qb")  # sets Django up: models import after it
     from cc_rules.models import Agent, StatusChange
 
-    sess = measured_session(db, "qb")
     counts: dict[str, list[int]] = {name: [] for name in STEPS}
     sql: dict[str, list[str]] = {}
     for rep in range(reps + 1):  # the first round warms caches up and is not counted

@@ -51,12 +51,12 @@ def summary(ms: list[float]) -> dict:
 
 
 def measure(db: dict, n: int) -> dict:
+    from bench.hot_paths import measured_session, token_of
+
+    sess = measured_session(db, "sc")  # sets Django up: models import after it
     from rest_framework.test import APIClient
 
-    from bench.hot_paths import measured_session, token_of
     from cc_rules.models import Agent, StatusChange
-
-    sess = measured_session(db, "sc")
 
     def routed() -> None:
         sess.step("routed offer")
