@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from cc_admin.forms import AgentForm, AgentRuleForm, SimulatorForm
 from cc_rules.choices import ChannelCode, Direction, Status
 from cc_rules.engine.decide import may_take_work
-from cc_rules.engine.rulebook import CHANNELS, RULES
+from cc_rules.engine.rulebook import CHANNELS
 from cc_rules.engine.types import RuleRef
 from cc_rules.models import Agent
 from cc_rules.selectors import agent_live, effective_rules
@@ -81,20 +81,17 @@ def effective_rows(agent: Agent) -> list[dict]:
             "link": "",
         },
     ]
-    for key, definition in RULES.items():
-        channels = [c for c in CHANNELS if c in rules.visible] if definition.per_channel else [None]
-        for channel in channels:
-            setting = rules.setting(key, channel)
-            rows.append(
-                {
-                    "rule": key_label(key),
-                    "channel": channel or "",
-                    "value": show_value(key, setting.value),
-                    "source": scope_text(setting.ref, role),
-                    "link": rule_link(setting.ref),
-                    "overridden": setting.ref.scope == "agent",
-                }
-            )
+    for key, _definition, channel, setting in rules.in_force():
+        rows.append(
+            {
+                "rule": key_label(key),
+                "channel": channel or "",
+                "value": show_value(key, setting.value),
+                "source": scope_text(setting.ref, role),
+                "link": rule_link(setting.ref),
+                "overridden": setting.ref.scope == "agent",
+            }
+        )
     return rows
 
 

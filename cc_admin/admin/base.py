@@ -38,7 +38,20 @@ def key_label(key: str) -> str:
     return f"{definition.rule} · {definition.label}" if definition else key
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class NoWrites:
+    """Admin mixin: nobody adds, changes or deletes here, not even a superuser."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
     """A ledger or live-state view: nobody adds, changes or deletes here, not even a superuser.
 
     Live state changes only through the services (they lock the agent and write history rows);
@@ -47,29 +60,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     actions = None
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(NoWrites, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class HistoryAdmin(SimpleHistoryAdmin):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cc_rules.choices import Status
-from cc_rules.engine.rulebook import CHANNELS, RULES
+from cc_rules.engine.rulebook import CHANNELS
 from cc_rules.engine.types import AgentLive, EffectiveRules
 from cc_rules.models import Agent, AgentChannelState
 from cc_rules.selectors import agent_live, effective_rules
@@ -83,15 +83,12 @@ def effective(agent: Agent, rules: EffectiveRules) -> dict[str, Any]:
             "label": "Not Ready reason codes",
         },
     ]
-    for key, definition in RULES.items():
-        channels = [c for c in CHANNELS if c in rules.visible] if definition.per_channel else [None]
-        for channel in channels:
-            setting = rules.setting(key, channel)
-            out.append(
-                {
-                    **setting.ref.as_dict(),
-                    "value": definition.encode(setting.value),
-                    "label": definition.label,
-                }
-            )
+    for _key, definition, _channel, setting in rules.in_force():
+        out.append(
+            {
+                **setting.ref.as_dict(),
+                "value": definition.encode(setting.value),
+                "label": definition.label,
+            }
+        )
     return {"agent": agent.user.username, "role": rules.role, "rules": out}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .rulebook import RULES
+from .rulebook import CHANNELS, RULES
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,16 @@ class EffectiveRules:
 
     def value(self, key: str, channel: str | None = None) -> Any:
         return self.setting(key, channel).value
+
+    def in_force(self) -> Iterator[tuple[str, Any, str | None, Setting]]:
+        """Every rule in force, as ``(key, definition, channel, setting)``: rulebook order, a
+        per-channel rule once per visible channel (CHANNELS order), a global one with None."""
+        for key, definition in RULES.items():
+            channels = (
+                [c for c in CHANNELS if c in self.visible] if definition.per_channel else [None]
+            )
+            for channel in channels:
+                yield key, definition, channel, self.setting(key, channel)
 
 
 @dataclass(frozen=True)
