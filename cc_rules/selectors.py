@@ -126,11 +126,16 @@ def effective_rules(agent: Agent, version: tuple[int, str] | None = None) -> Eff
     return found
 
 
-def _agents(where: str, params: list, *, lock: bool = False) -> list[Agent]:
+def _agents(
+    where: str, params: list, *, lock: bool = False, skip_locked: bool = False
+) -> list[Agent]:
     """Active agents matching ``where`` (over ``a``, the agent, and ``u``, its user), each with
-    its user and role loaded, ascending by id; locked ``FOR UPDATE`` on PostgreSQL if ``lock``."""
+    its user and role loaded, ascending by id; locked ``FOR UPDATE`` on PostgreSQL if ``lock``
+    (``SKIP LOCKED``: rows another transaction holds are left out instead of waited for)."""
     User = Agent.user.field.related_model
-    suffix = " FOR UPDATE OF a" if lock and connection.features.has_select_for_update_of else ""
+    suffix = ""
+    if lock and connection.features.has_select_for_update_of:
+        suffix = " FOR UPDATE OF a" + (" SKIP LOCKED" if skip_locked else "")
     found = rows.fetch_all(
         f"SELECT {rows.select_list(Agent, 'a')}, {rows.select_list(User, 'u')}, "
         f"{rows.select_list(Role, 'r')} FROM {rows.table(Agent)} a "
@@ -148,13 +153,14 @@ def _agents(where: str, params: list, *, lock: bool = False) -> list[Agent]:
     return agents
 
 
-def locked_agents(agent_ids: list[int]) -> list[Agent]:
+def locked_agents(agent_ids: list[int], *, skip_locked: bool = False) -> list[Agent]:
     """The active agents among ``agent_ids``, each with its user and role, ascending by id and
-    locked ``FOR UPDATE`` on PostgreSQL (the lock every writer for an agent takes first)."""
+    locked ``FOR UPDATE`` on PostgreSQL (the lock every writer for an agent takes first);
+    ``skip_locked``: an agent whose row is held elsewhere is left out, not waited for."""
     if not agent_ids:
         return []
     where = f"a.id IN ({', '.join(['%s'] * len(agent_ids))})"
-    return _agents(where, list(agent_ids), lock=True)
+    return _agents(where, list(agent_ids), lock=True, skip_locked=skip_locked)
 
 
 def active_agent_named(username: str) -> Agent | None:

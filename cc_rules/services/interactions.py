@@ -19,7 +19,7 @@ from cc_rules.choices import Cause, Direction, InteractionState, Kind, Status
 from cc_rules.engine import decide, reasons
 from cc_rules.engine.types import Decision, Target
 from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, Workbin
-from cc_rules.selectors import open_children_locked, own_interaction
+from cc_rules.selectors import locked_agents, open_children_locked, own_interaction
 
 from . import timers
 from .errors import Forbidden, Invalid, NotFound, Refused
@@ -215,12 +215,8 @@ def _route_to(
 ) -> Interaction | object | None:
     """Lock one candidate and offer if the engine allows: the Interaction, ``_BUSY`` or None."""
     with transaction.atomic():
-        locked = (
-            Agent.objects.select_for_update(skip_locked=not wait, of=("self",))
-            .select_related("user", "role")
-            .filter(pk=agent_id, is_active=True)
-            .first()
-        )
+        found = locked_agents([agent_id], skip_locked=not wait)
+        locked = found[0] if found else None
         if locked is None:
             return None if wait else _BUSY
         sess = session_for(locked, actor=actor, request_id=request_id)
