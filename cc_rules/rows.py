@@ -100,21 +100,30 @@ def _insert_sql(model: type[Model], vendor: str) -> tuple[str, list]:
         f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    if connection.features.can_return_columns_from_insert:
-        sql += f" RETURNING {q(model._meta.pk.column)}"
     return sql, fields
+
+
+def insert_statement(instance: Model) -> tuple[str, list]:
+    """``INSERT INTO … VALUES (…)`` for a new instance and its values, prepared as save() would
+    (for a caller that wraps the INSERT in a larger statement; see ``insert``)."""
+    sql, fields = _insert_sql(type(instance), connection.vendor)
+    return sql, [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+
+
+def saved(instance: Model, pk) -> None:
+    """Mark a new instance as stored under ``pk``, as save() leaves it."""
+    instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = connection.alias
 
 
 def insert(instance: Model) -> None:
     """Write a new row and set its pk, like ``instance.save()`` on a new instance of a model with
     no save() override, no save signals and no auto_now fields (live rows, not configuration)."""
-    sql, fields = _insert_sql(type(instance), connection.vendor)
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    sql, values = insert_statement(instance)
+    returning = connection.features.can_return_columns_from_insert
+    if returning:
+        sql += f" RETURNING {connection.ops.quote_name(instance._meta.pk.column)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        if connection.features.can_return_columns_from_insert:
-            instance.pk = cursor.fetchone()[0]
-        else:
-            instance.pk = cursor.lastrowid
-    instance._state.adding = False
-    instance._state.db = connection.alias
+        saved(instance, cursor.fetchone()[0] if returning else cursor.lastrowid)

@@ -12,12 +12,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field
 
+from cc_rules import rows
 from cc_rules.models import Agent, StatusChange
 
 
@@ -99,37 +98,19 @@ def record(
     return row
 
 
-@cache
-def _append_sql(vendor: str) -> tuple[str, list[Field]]:
-    fields = [f for f in StatusChange._meta.concrete_fields if not f.primary_key]
-    q = connection.ops.quote_name
-    insert = (
-        f"INSERT INTO {q(StatusChange._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    move_head = f"UPDATE {q(Agent._meta.db_table)} SET history_seq = %s, history_head = %s"
-    if vendor == "postgresql":  # one round trip: the row and the chain head it moves
-        sql = (
-            f"WITH appended AS ({insert} RETURNING id) "
-            f"{move_head} WHERE id = %s RETURNING (SELECT id FROM appended)"
-        )
-    else:
-        sql = insert
-    return sql, fields
-
-
 def _append(row: StatusChange, agent: Agent) -> None:
-    """INSERT the row and move the agent's chain head to it (fixed SQL: the ORM's insert cost
-    more Python than the database spent on it; see cc_rules/rows.py)."""
-    sql, fields = _append_sql(connection.vendor)
-    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(sql, [*values, row.seq, row.hash, agent.pk])
-            row.pk = cursor.fetchone()[0]
-        else:
-            cursor.execute(sql, values)
-            row.pk = cursor.lastrowid
-            Agent.objects.filter(pk=agent.pk).update(history_seq=row.seq, history_head=row.hash)
-    row._state.adding = False
-    row._state.db = connection.alias
+    """INSERT the row and move the agent's chain head to it: on PostgreSQL in one statement (a
+    data-modifying WITH), elsewhere in two. Fixed SQL (cc_rules/rows.py): the ORM's insert cost
+    more Python than the database spent on it."""
+    if connection.vendor != "postgresql":
+        rows.insert(row)
+        Agent.objects.filter(pk=agent.pk).update(history_seq=row.seq, history_head=row.hash)
+        return
+    insert, values = rows.insert_statement(row)
+    found = rows.fetch_one(
+        f"WITH appended AS ({insert} RETURNING id) UPDATE {rows.table(Agent)} "
+        f"SET history_seq = %s, history_head = %s WHERE id = %s "
+        f"RETURNING (SELECT id FROM appended)",
+        [*values, row.seq, row.hash, agent.pk],
+    )
+    rows.saved(row, found[0])
