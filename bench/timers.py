@@ -10,7 +10,7 @@ worker can take its tasks). It starts ``celery worker --concurrency 2`` and ``ce
 
 1. spread run: creates N agents in ACW (rows in bulk) whose deadlines are spread uniformly at
    random over S seconds, sends each one's ETA wake-up after commit exactly as the service does
-   (``timers.schedule_wrap_up``), waits until all fired, and prints p50/p99/max lateness
+   (``wakeups.schedule_wrap_up``), waits until all fired, and prints p50/p99/max lateness
    (history row ``at`` - deadline) and how many fired exactly once (must be all N);
 2. burst run: the same with every deadline inside one second, reported separately.
 
@@ -111,7 +111,7 @@ def run(label: str, n: int, spread: float, timeout: float) -> bool:
 
     from cc_rules.models import Agent, AgentChannelState, Role, StatusChange
     from cc_rules.selectors import db_now
-    from cc_rules.services import timers
+    from cc_rules.services import wakeups
 
     role = Role.objects.get(name="bench")
     User = get_user_model()
@@ -140,7 +140,7 @@ def run(label: str, n: int, spread: float, timeout: float) -> bool:
             batch_size=2000,
         )
         for s in states:
-            timers.schedule_wrap_up(s)  # on_commit: sent right after this block commits
+            wakeups.schedule_wrap_up(s)  # on_commit: sent right after this block commits
     sent = db_now()
     deadlines = {s.agent_id: s.wrap_up_deadline for s in states}
     print(

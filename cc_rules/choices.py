@@ -35,6 +35,7 @@ class RequestableStatus(models.TextChoices):
 class Cause(models.TextChoices):
     AGENT = "agent", "Agent"
     PENDING_RELEASED = "pending_released", "Pending status released"
+    NOT_RELEASED = "not_released", "Pending status dropped (work ended by no release event)"
     AFTER_DONE = "after_done", "Status after mark done"
     WRAP_UP_TIMER = "wrap_up_timer", "Wrap-up timer"
     SUPERVISOR = "supervisor", "Supervisor"

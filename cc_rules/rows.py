@@ -127,3 +127,52 @@ def insert(instance: Model) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         saved(instance, cursor.fetchone()[0] if returning else cursor.lastrowid)
+
+
+def update_fields(instance: Model, names: tuple[str, ...]) -> None:
+    """``instance.save(update_fields=names)`` as fixed SQL (no signals: live rows only)."""
+    update_many([instance], names)
+
+
+def update_many(instances: list[Model], names: tuple[str, ...]) -> None:
+    """``UPDATE … SET <names> WHERE pk = %s`` for each instance, as one ``executemany``.
+
+    ORM twin: ``Model.objects.bulk_update(instances, names)``. psycopg 3 pipelines it (one
+    round trip), and it skips the per-row CASE expressions that make ``bulk_update`` cost more
+    CPU than the saves it replaces. Like ``bulk_update``, it sends no signals.
+    """
+    meta = instances[0]._meta
+    fields = [meta.get_field(name) for name in names]
+    q = connection.ops.quote_name
+    assignments = ", ".join(f"{q(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {q(meta.db_table)} SET {assignments} WHERE {q(meta.pk.column)} = %s"
+    params = [
+        [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields] + [row.pk]
+        for row in instances
+    ]
+    with connection.cursor() as cursor:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
+
+
+def append_history(row: Model, agent: Model) -> None:
+    """INSERT a ledger row and move the agent's chain head to it.
+
+    ORM twin: ``row.save(); Agent.objects.filter(pk=agent.pk).update(history_seq=row.seq,
+    history_head=row.hash)``. On PostgreSQL one statement (a data-modifying WITH), elsewhere
+    the same two statements as fixed SQL.
+    """
+    if connection.vendor != "postgresql":
+        insert(row)
+        update_fields(agent, ("history_seq", "history_head"))
+        return
+    sql, values = insert_statement(row)
+    found = fetch_one(
+        f"WITH appended AS ({sql} RETURNING id) UPDATE {table(type(agent))} "
+        f"SET history_seq = %s, history_head = %s WHERE id = %s "
+        f"RETURNING (SELECT id FROM appended)",
+        [*values, row.seq, row.hash, agent.pk],
+    )
+    saved(row, found[0])

@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from cc_rules import rows
 from cc_rules.choices import OPEN_STATES
+from cc_rules.engine import decide, forwarding
 from cc_rules.engine.resolve import RoleSets, RuleIndex, RuleRow
 from cc_rules.engine.rulebook import RULES
-from cc_rules.engine.types import AgentLive, ChannelLive, EffectiveRules
+from cc_rules.engine.types import AgentLive, ChannelLive, EffectiveRules, OfferDecision
 from cc_rules.models import (
     Agent,
     AgentChannelState,
@@ -127,7 +128,12 @@ def effective_rules(agent: Agent, version: tuple[int, str] | None = None) -> Eff
 
 
 def _agents(
-    where: str, params: list, *, lock: bool = False, skip_locked: bool = False
+    where: str,
+    params: list,
+    *,
+    lock: bool = False,
+    skip_locked: bool = False,
+    active_only: bool = True,
 ) -> list[Agent]:
     """Active agents matching ``where`` (over ``a``, the agent, and ``u``, its user), each with
     its user and role loaded, ascending by id; locked ``FOR UPDATE`` on PostgreSQL if ``lock``
@@ -141,7 +147,7 @@ def _agents(
         f"{rows.select_list(Role, 'r')} FROM {rows.table(Agent)} a "
         f"JOIN {rows.table(User)} u ON u.id = a.user_id "
         f"JOIN {rows.table(Role)} r ON r.id = a.role_id "
-        f"WHERE {where} AND a.is_active ORDER BY a.id{suffix}",
+        f"WHERE {where}{' AND a.is_active' if active_only else ''} ORDER BY a.id{suffix}",
         params,
     )
     agents = []
@@ -161,6 +167,27 @@ def locked_agents(agent_ids: list[int], *, skip_locked: bool = False) -> list[Ag
         return []
     where = f"a.id IN ({', '.join(['%s'] * len(agent_ids))})"
     return _agents(where, list(agent_ids), lock=True, skip_locked=skip_locked)
+
+
+def lock_agent_any(agent_id: int) -> Agent | None:
+    """The agent ``agent_id``, active or not, locked ``FOR UPDATE`` (deactivation, and the
+    sweeper's clean-up of a deactivated agent's leftovers)."""
+    found = _agents("a.id = %s", [agent_id], lock=True, active_only=False)
+    return found[0] if found else None
+
+
+def agent_id_with_extension(extension: str) -> int | None:
+    """The id of the active agent whose extension is ``extension`` (R4), or None."""
+    return (
+        Agent.objects.filter(extension=extension, is_active=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def forwarded_to(extension: str | None) -> bool:
+    """Whether any agent forwards to ``extension`` (R4: a chain would start there)."""
+    return bool(extension) and Agent.objects.filter(forward_to=extension).exists()
 
 
 def active_agent_named(username: str) -> Agent | None:
@@ -242,6 +269,8 @@ def channel_live(state: AgentChannelState, counts: tuple[int, int] = (0, 0)) -> 
         open_count=counts[0],
         open_work=counts[1],
         pre_acw_reason=state.pre_acw_reason,
+        pre_acw_status=state.pre_acw_status,
+        acw_interaction=state.wrap_up_interaction_id,
     )
 
 
@@ -294,3 +323,28 @@ def db_now():
             cursor.execute("SELECT clock_timestamp()")
             return cursor.fetchone()[0]
     return timezone.now()
+
+
+def party(agent: Agent) -> forwarding.Party:
+    """An agent as an offer sees them (R4), read without locks (decisions, the simulator)."""
+    live, _ = agent_live(agent)
+    return forwarding.Party(
+        agent.pk, agent.extension, agent.forward_to, effective_rules(agent), live
+    )
+
+
+def offer_decision(agent: Agent, channel: str, *, outbound: bool = False) -> OfferDecision:
+    """What a real offer to ``agent`` on ``channel`` would answer now, forwarding applied (the
+    engine's ``forwarding.offer_to``, as ``services.offers`` calls it under locks); read-only.
+    ``/decisions/offer/`` and the admin simulator answer with this (DECISIONS.md, "Decisions
+    mirror offers")."""
+    named = party(agent)
+    if outbound:
+        return OfferDecision(
+            decide.may_take_work(named.rules, named.live, channel, outbound=True), agent.pk
+        )
+    target = None
+    if forwarding.forwards(named, channel):
+        found = _agents("a.extension = %s", [agent.forward_to])
+        target = party(found[0]) if found else None
+    return forwarding.offer_to(named, channel, target)

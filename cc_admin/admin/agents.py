@@ -21,7 +21,7 @@ from cc_rules.engine.decide import may_take_work
 from cc_rules.engine.rulebook import CHANNELS
 from cc_rules.engine.types import RuleRef
 from cc_rules.models import Agent
-from cc_rules.selectors import agent_live, effective_rules
+from cc_rules.selectors import agent_live, effective_rules, offer_decision
 
 from .base import key_label, show_value
 from .rules import ScopedRuleInline
@@ -206,8 +206,10 @@ class AgentAdmin(admin.ModelAdmin):
         if form.is_valid():
             channel = form.cleaned_data["channel"]
             outbound = form.cleaned_data["direction"] == Direction.OUTBOUND
-            found = may_take_work(rules, live, channel, outbound=outbound)
+            offer = offer_decision(agent, channel, outbound=outbound)
+            found = offer.decision
             decision = {
+                "forwarded_to": offer.forwarded_to,
                 "channel": CHANNEL_LABELS.get(channel, channel),
                 "direction": "outbound" if outbound else "inbound",
                 "allowed": found.allowed,

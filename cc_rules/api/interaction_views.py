@@ -15,9 +15,8 @@ from rest_framework.views import APIView
 
 from cc_rules import selectors
 from cc_rules.choices import InteractionState
-from cc_rules.engine import decide
 from cc_rules.models import Agent, Contact, Interaction
-from cc_rules.selectors import active_agent_named, agent_live, effective_rules
+from cc_rules.selectors import active_agent_named
 from cc_rules.services import im as im_service
 from cc_rules.services import interactions as svc
 from cc_rules.services.errors import Forbidden, Invalid, NotFound
@@ -233,9 +232,8 @@ class ExtendView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         validated(EmptyRequest, request)
-        sess, state = svc.wrap_up_extend(agent_of(request.user), pk, **ctx(request))
-        body = presenters.channel_state(state, state.channel_id, sess.rules, sess.refresh_live())
-        return Response(ChannelStateSerializer(body).data)
+        result = svc.wrap_up_extend(agent_of(request.user), pk, **ctx(request))
+        return Response(ChannelStateSerializer(presenters.channel_from_result(result)).data)
 
 
 class _AssistView(APIView):
@@ -359,14 +357,10 @@ class DecisionOfferView(APIView):
         me = agent_of(request.user)
         if not privileged and (me is None or me.pk != agent.pk):
             raise Forbidden("forbidden", "Agents may ask only about themselves.")
-        live, _ = agent_live(agent)
-        decision = decide.may_take_work(
-            effective_rules(agent),
-            live,
-            data["channel"],
-            outbound=data.get("direction") == "outbound",
+        found = selectors.offer_decision(
+            agent, data["channel"], outbound=data.get("direction") == "outbound"
         )
-        return Response(out(DecisionSerializer, decision.as_dict()))
+        return Response(out(DecisionSerializer, presenters.offer_decision(found)))
 
 
 # -- IM (R5) ------------------------------------------------------------------------------------

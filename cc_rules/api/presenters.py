@@ -6,7 +6,7 @@ from typing import Any
 
 from cc_rules.choices import Status
 from cc_rules.engine.rulebook import CHANNELS
-from cc_rules.engine.types import AgentLive, EffectiveRules
+from cc_rules.engine.types import AgentLive, EffectiveRules, OfferDecision
 from cc_rules.models import Agent, AgentChannelState
 from cc_rules.selectors import agent_live, effective_rules
 
@@ -65,8 +65,21 @@ def me(
     }
 
 
-def me_from_session(sess) -> dict[str, Any]:
-    return me(sess.agent, sess.rules, sess.states, sess.live)
+def me_from_result(result) -> dict[str, Any]:
+    """``me`` from a service's ``AgentResult`` (no query)."""
+    return me(result.agent, result.rules, result.states, result.live)
+
+
+def channel_from_result(result) -> dict[str, Any]:
+    """``channel_state`` of the channel a service's ``AgentResult`` is about (no query)."""
+    return channel_state(result.state, result.channel, result.rules, result.live)
+
+
+def offer_decision(found: OfferDecision) -> dict[str, Any]:
+    """``/decisions/offer/``: the decision, and the forward target's extension when R4 applied."""
+    body = found.decision.as_dict()
+    body["forwarded_to"] = found.forwarded_to
+    return body
 
 
 def effective(agent: Agent, rules: EffectiveRules) -> dict[str, Any]:

@@ -226,6 +226,12 @@ class DecisionSerializer(serializers.Serializer):
     allowed = serializers.BooleanField()
     code = serializers.CharField()
     rule = serializers.CharField(allow_null=True)
+    forwarded_to = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="R4: the extension voice work to this agent is forwarded to (decided on "
+        "that agent), or null.",
+    )
 
 
 class ImMessageSerializer(serializers.Serializer):

@@ -116,18 +116,18 @@ class MeLoginView(AgentView):
     @extend_schema(request=LoginRequest, responses={200: MeSerializer} | errors(400, 401, 403, 404))
     def post(self, request: Request) -> Response:
         data = validated(LoginRequest, request)
-        sess = status_service.session_login(
+        result = status_service.session_login(
             self.agent.pk, channels=data.get("channels"), **ctx(request)
         )
-        return Response(MeSerializer(presenters.me_from_session(sess)).data)
+        return Response(MeSerializer(presenters.me_from_result(result)).data)
 
 
 class MeLogoutView(AgentView):
     @extend_schema(request=EmptyRequest, responses={200: MeSerializer} | errors(400, 401, 403, 409))
     def post(self, request: Request) -> Response:
         validated(EmptyRequest, request)
-        sess = status_service.session_logout(self.agent.pk, **ctx(request))
-        return Response(MeSerializer(presenters.me_from_session(sess)).data)
+        result = status_service.session_logout(self.agent.pk, **ctx(request))
+        return Response(MeSerializer(presenters.me_from_result(result)).data)
 
 
 class MeChannelStatusView(AgentView):
@@ -141,30 +141,32 @@ class MeChannelStatusView(AgentView):
     )
     def put(self, request: Request, channel: str) -> Response:
         data = validated(StatusRequest, request)
-        sess, state, held = status_service.channel_set_status(
+        result = status_service.channel_set_status(
             self.agent.pk, channel, status=data["status"], reason=data.get("reason"), **ctx(request)
         )
-        body = presenters.channel_state(state, channel, sess.rules, sess.live)
-        return Response(out(ChannelState, body), status=http.HTTP_202_ACCEPTED if held else 200)
+        body = presenters.channel_from_result(result)
+        code = http.HTTP_202_ACCEPTED if result.held else 200
+        return Response(out(ChannelState, body), status=code)
 
 
 class MeDndView(AgentView):
     @extend_schema(request=DndRequest, responses={200: MeSerializer} | errors(400, 401, 403))
     def put(self, request: Request) -> Response:
         data = validated(DndRequest, request)
-        sess = status_service.agent_set_dnd(self.agent.pk, enabled=data["enabled"], **ctx(request))
-        return Response(MeSerializer(presenters.me_from_session(sess)).data)
+        result = status_service.agent_set_dnd(
+            self.agent.pk, enabled=data["enabled"], **ctx(request)
+        )
+        return Response(MeSerializer(presenters.me_from_result(result)).data)
 
 
 class MeForwardingView(AgentView):
     @extend_schema(request=ForwardingRequest, responses={200: MeSerializer} | errors(400, 401, 403))
     def put(self, request: Request) -> Response:
         data = validated(ForwardingRequest, request)
-        sess = status_service.agent_set_forwarding(
+        result = status_service.agent_set_forwarding(
             self.agent.pk, to_extension=data["to_extension"], **ctx(request)
         )
-        sess.agent.refresh_from_db(fields=["forward_to"])
-        return Response(MeSerializer(presenters.me_from_session(sess)).data)
+        return Response(MeSerializer(presenters.me_from_result(result)).data)
 
 
 # -- supervisor ---------------------------------------------------------------------------------
@@ -216,8 +218,7 @@ class AgentChannelStatusView(APIView):
     def put(self, request: Request, username: str, channel: str) -> Response:
         data = validated(StatusRequest, request)
         agent = _agent_by_username(username)
-        sess, state = status_service.supervisor_force_status(
+        result = status_service.supervisor_force_status(
             agent.pk, channel, status=data["status"], reason=data.get("reason"), **ctx(request)
         )
-        body = presenters.channel_state(state, channel, sess.rules, sess.live)
-        return Response(ChannelState(body).data)
+        return Response(ChannelState(presenters.channel_from_result(result)).data)

@@ -14,6 +14,7 @@ from .types import (
     ChannelLive,
     Decision,
     EffectiveRules,
+    Refusal,
     RuleRef,
     StatusOutcome,
     Target,
@@ -26,6 +27,7 @@ DND_RULE = builtin("R3", "do_not_disturb")
 SUPERVISOR_RULE = builtin("R2", "supervisor_override")
 VISIBILITY_LOST_RULE = builtin("R1", "visibility_lost")
 FORWARD_RULE = builtin("R4", "call_forwarding")
+DEACTIVATED_RULE = builtin("R2", "agent_deactivated")
 
 
 def may_take_work(
@@ -109,6 +111,9 @@ def status_request(
 
     - Same status, reason and no pending: a no-op (PUT is idempotent).
     - ``ready`` is never held: it applies at once and cancels a pending status.
+    - During ACW a manual status applies at once, even while work opened during ACW (outbound)
+      is open (DECISIONS.md, "Combinations"); only ``logged_off`` with open work is held or
+      refused as below.
     - With open work and the pending rule on, any other request is held as pending (202); a
       new request replaces the pending one; asking again for the pending status is a no-op.
     - With open work and the rule off, the status applies at once (R7), except ``logged_off``,
@@ -122,7 +127,8 @@ def status_request(
         return StatusOutcome("cancel_pending", "pending_cancelled", STATUS_RULE)
     if status == "ready":
         return StatusOutcome("apply", "applied", STATUS_RULE)
-    if state.open_work > 0:
+    in_acw = state.status == "after_call_work"
+    if state.open_work > 0 and (status == "logged_off" or not in_acw):
         pending = rules.setting("pending_enabled")
         if pending.value:
             if state.pending_status == status and state.pending_reason == reason:
@@ -134,31 +140,106 @@ def status_request(
     return StatusOutcome("apply", "applied", STATUS_RULE)
 
 
-def work_ended(rules: EffectiveRules, state: ChannelLive, how: str, *, was_last: bool) -> WorkEnded:
-    """What ending one interaction does to its channel (R8, R14; DECISIONS.md "After-call work").
+def supervisor_force(state: ChannelLive, status: str) -> Refusal | None:
+    """A supervisor's forced status (R2; DECISIONS.md "Statuses", "Combinations").
 
-    Only the channel's *last* open interaction matters. Then, if ACW is on, the channel goes to
-    ACW (a held pending status waits until ACW ends); else a pending status whose release events
-    include ``how`` is applied now.
+    It applies at once, clearing any pending status and deadline, except: a channel the agent
+    has not logged into cannot be brought to another status (``agent_not_logged_in``; only the
+    agent logs in), and a forced ``logged_off`` with open work is ``active_interactions``.
+    """
+    if state.status == "logged_off" and status != "logged_off":
+        return Refusal(reasons.AGENT_NOT_LOGGED_IN, SUPERVISOR_RULE)
+    if status == "logged_off" and state.open_work:
+        return Refusal(reasons.ACTIVE_INTERACTIONS, SUPERVISOR_RULE)
+    return None
+
+
+def logout(live: AgentLive) -> Refusal | None:
+    """Logging off every channel at once (R2): refused with ``active_interactions`` while any
+    work is open; it also turns DND off (DECISIONS.md, "Combinations")."""
+    if any(c.open_work for c in live.channels.values()):
+        return Refusal(reasons.ACTIVE_INTERACTIONS, STATUS_RULE)
+    return None
+
+
+def visibility_lost(rules: EffectiveRules, state: ChannelLive) -> Target | None:
+    """R1 (DECISIONS.md "Rules"): a channel the role no longer sees stays for its open work
+    only; with none left it is logged off (cause ``system``), ACW included."""
+    if state.channel in rules.visible or state.open_work or state.status == "logged_off":
+        return None
+    return Target("logged_off", None, "system", VISIBILITY_LOST_RULE)
+
+
+def missed_offer(
+    rules: EffectiveRules, state: ChannelLive, *, by_rule: bool = True
+) -> Target | None:
+    """An offer missed by its deadline: where ``missed_offer_not_ready`` is on, a ``ready``
+    channel goes ``not_ready`` with the system reason ``missed_offer`` (DECISIONS.md "Offers
+    and routing"). An offer missed because its agent was deactivated (``by_rule`` False)
+    changes no status by this rule."""
+    rule = rules.setting("missed_offer_not_ready")
+    if not by_rule or not rule.value or state.status != "ready":
+        return None
+    return Target("not_ready", reasons.SYSTEM_MISSED_OFFER, "system", rule.ref)
+
+
+def acts_on_acw(state: ChannelLive, interaction_id: int) -> bool:
+    """ACW belongs to the interaction whose end started it (DECISIONS.md, "Combinations"):
+    done or extend on that interaction acts on ACW; on any other it changes no status (R13,
+    R15)."""
+    return state.status == "after_call_work" and state.acw_interaction == interaction_id
+
+
+def work_ended(
+    rules: EffectiveRules,
+    state: ChannelLive,
+    how: str,
+    *,
+    was_last: bool,
+    assist: bool = False,
+) -> WorkEnded:
+    """What ending one interaction does to its channel (R8, R14, R1; DECISIONS.md "After-call
+    work" and "Combinations").
+
+    Only the channel's *last* open interaction matters. Then:
+    - a channel the role no longer sees is logged off (R1, ``visibility_lost``);
+    - a held pending status whose release events include ``how`` is applied now, or after ACW
+      where ACW follows (R8); ended by any other event it is dropped (cause ``not_released``):
+      a held status never outlives the work it waits for;
+    - ACW starts if the rule says so (R14), except for a consultation or conference child
+      (``assist``) unless ``acw_after_assist`` is on (R6).
     """
     if not was_last or state.status == "logged_off":
         return WorkEnded(False, None, None, None)
-    acw = rules.setting("acw_enabled", state.channel)
-    if acw.value:
-        seconds = rules.setting("acw_seconds", state.channel)
-        return WorkEnded(True, seconds.value, None, seconds.ref if seconds.value else acw.ref)
+    drop = None
+    released = False
     if state.pending_status is not None:
         release = rules.setting("pending_release_on")
-        if how in release.value:
-            target = Target(
-                state.pending_status,
-                state.pending_reason,
-                "pending_released",
-                release.ref,
-                from_pending=True,
-            )
-            return WorkEnded(False, None, target, release.ref)
-    return WorkEnded(False, None, None, None)
+        released = how in release.value
+        drop = None if released else release.ref
+    gone = visibility_lost(rules, ChannelLive(state.channel, state.status, open_work=0))
+    if gone is not None:
+        return WorkEnded(False, None, gone, gone.rule, drop_pending=drop)
+    acw = rules.setting("acw_enabled", state.channel)
+    if assist and acw.value:
+        assist_acw = rules.setting("acw_after_assist")
+        if not assist_acw.value:
+            acw = assist_acw
+    if acw.value:
+        seconds = rules.setting("acw_seconds", state.channel)
+        rule = seconds.ref if seconds.value else acw.ref
+        return WorkEnded(True, seconds.value, None, rule, drop_pending=drop)
+    if released:
+        release = rules.setting("pending_release_on")
+        target = Target(
+            state.pending_status,
+            state.pending_reason,
+            "pending_released",
+            release.ref,
+            from_pending=True,
+        )
+        return WorkEnded(False, None, target, release.ref)
+    return WorkEnded(False, None, None, drop, drop_pending=drop)
 
 
 def offer_withdrawn(rules: EffectiveRules, state: ChannelLive, *, was_last: bool) -> Target | None:
@@ -169,7 +250,12 @@ def offer_withdrawn(rules: EffectiveRules, state: ChannelLive, *, was_last: bool
     applies now (cause ``pending_released``) rather than leave the channel closed to work
     with nothing to wait for. During ACW the pending status keeps waiting for ACW's end.
     """
-    if not was_last or state.pending_status is None or state.status == "after_call_work":
+    if not was_last:
+        return None
+    gone = visibility_lost(rules, ChannelLive(state.channel, state.status, open_work=0))
+    if gone is not None:
+        return gone
+    if state.pending_status is None or state.status == "after_call_work":
         return None
     return Target(
         state.pending_status,
@@ -183,9 +269,9 @@ def offer_withdrawn(rules: EffectiveRules, state: ChannelLive, *, was_last: bool
 def acw_exit(rules: EffectiveRules, state: ChannelLive, trigger: str) -> AcwExit:
     """Where a channel in ACW goes when its wrap-up timer ends or the agent marks done.
 
-    R13 (done), R14 (timer), R8 (pending). DECISIONS.md: it lands first in the pending status if
-    one is held and no work is open; else in the ``not_ready`` + reason it had before ACW; else
-    in the rule's
+    R13 (done), R14 (timer), R8 (pending), R1 (visibility). DECISIONS.md: a channel the role no
+    longer sees leaves ACW as ``logged_off``; else it lands first in the pending status if one
+    is held; else in the (``not_ready``, reason) pair it had before ACW; else in the rule's
     after-timer or after-done status. ``keep_acw``: done is not an exit and the timer runs on.
     ``manual``: done cancels the timer and the agent sets the status by hand.
     """
@@ -203,8 +289,14 @@ def acw_exit(rules: EffectiveRules, state: ChannelLive, trigger: str) -> AcwExit
             return AcwExit(None, True, rule.ref)
         status = rule.value
         reason = rules.value("after_done_reason", channel) if status == "not_ready" else None
-    if state.pending_status is not None and state.open_work == 0:
-        # Work opened during ACW (outbound) keeps the pending status waiting for its end.
+    gone = visibility_lost(rules, ChannelLive(channel, "after_call_work", open_work=0))
+    if gone is not None and state.open_work == 0:
+        return AcwExit(gone, True, gone.rule)
+    if state.pending_status is not None and (
+        state.open_work == 0 or state.pending_status != "logged_off"
+    ):
+        # The held status is where ACW lands (R8). Only logged_off keeps waiting while work
+        # opened during ACW (outbound) is open: that work cannot be logged off.
         target = Target(
             state.pending_status,
             state.pending_reason,
@@ -212,7 +304,8 @@ def acw_exit(rules: EffectiveRules, state: ChannelLive, trigger: str) -> AcwExit
             rules.setting("pending_enabled").ref,
             from_pending=True,
         )
-    elif state.pre_acw_reason is not None:
+    elif state.pre_acw_status == "not_ready" or state.pre_acw_reason is not None:
+        # The whole (status, reason) pair comes back: not_ready without a reason included.
         target = Target("not_ready", state.pre_acw_reason, cause, rule.ref)
     else:
         target = Target(status, reason, cause, rule.ref)

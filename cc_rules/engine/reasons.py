@@ -37,6 +37,10 @@ REQUEST_IN_PROGRESS: Final = "request_in_progress"
 CLICK_TO_CONTACT_DISABLED: Final = "click_to_contact_disabled"
 REASON_REQUIRED: Final = "reason_required"
 UNKNOWN_REASON: Final = "unknown_reason"
+OFFER_EXPIRED: Final = "offer_expired"
+PARENT_NOT_ACTIVE: Final = "parent_not_active"
+AGENT_NOT_LOGGED_IN: Final = "agent_not_logged_in"
+NUMBER_TYPE_NOT_ALLOWED: Final = "number_type_not_allowed"
 
 # System reasons written on status changes the system makes; exempt from "reason required".
 SYSTEM_LOGIN: Final = "login"

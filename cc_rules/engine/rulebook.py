@@ -287,6 +287,16 @@ RULES: dict[str, RuleDef] = {
             "true: a child interaction counts toward the teammate's caps.",
         ),
         RuleDef(
+            "acw_after_assist",
+            "R6",
+            "After-call work for the teammate after a consultation/conference",
+            False,
+            False,
+            _bool,
+            "true: ending a consultation or conference child starts the teammate's ACW as any "
+            "work does; false: no ACW for assisting.",
+        ),
+        RuleDef(
             "offer_timeout_seconds",
             "R9",
             "Seconds an offer waits before it is missed",

@@ -104,6 +104,8 @@ class ChannelLive:
     open_count: int = 0  # open work that counts toward caps (R6: children may not)
     open_work: int = 0  # all open work (offered or active)
     pre_acw_reason: str | None = None
+    pre_acw_status: str | None = None  # the status ACW came from (None: not in ACW)
+    acw_interaction: int | None = None  # the interaction whose end started this ACW
 
 
 @dataclass(frozen=True)
@@ -162,9 +164,29 @@ class AcwExit:
 
 @dataclass(frozen=True)
 class WorkEnded:
-    """What ending an interaction does to its channel (R8, R14)."""
+    """What ending an interaction does to its channel (R8, R14, R1)."""
 
     start_acw: bool
     acw_seconds: int | None
-    release: Target | None  # a pending status applied now (no ACW)
+    release: Target | None  # land here now (a released pending status, or logged off)
     rule: RuleRef | None
+    drop_pending: RuleRef | None = None  # the held status is dropped (``not_released``)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused request: the stable code and the rule that refused it."""
+
+    code: str
+    rule: RuleRef
+
+
+@dataclass(frozen=True)
+class OfferDecision:
+    """The answer for an offer to a named agent, forwarding applied (R4, R9): who would get it
+    (``agent_id``; the forward target's when forwarded) and the decision on that agent."""
+
+    decision: Decision
+    agent_id: int | None
+    forwarded_to: str | None = None  # the target's extension when forwarding applied
+    target_code: str | None = None  # why the forward target cannot take it (refused only)

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, FSMModelMixin, can_proceed, transition
 
 from cc_rules.choices import Status
 from cc_rules.engine.reasons import SYSTEM_LOGIN
@@ -81,6 +81,7 @@ class AgentChannelState(FSMModelMixin, models.Model):
     pending_status = models.CharField(max_length=16, null=True, blank=True, choices=Status.choices)
     pending_reason = models.CharField(max_length=32, null=True, blank=True)
     pending_requested_at = models.DateTimeField(null=True, blank=True)
+    pre_acw_status = models.CharField(max_length=16, null=True, blank=True, choices=Status.choices)
     pre_acw_reason = models.CharField(max_length=32, null=True, blank=True)
     wrap_up_interaction = models.ForeignKey(
         "cc_rules.Interaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -112,16 +113,20 @@ class AgentChannelState(FSMModelMixin, models.Model):
         return f"{self.agent_id}/{self.channel_id}: {self.status}"
 
     # -- transitions (declared once; conditions are structural only) -------------------------
+    # Each names the sources it is meaningful from: an agent logs in to not_ready (login) or
+    # straight to ready or not_ready with a reason; ACW is entered only by the system from a
+    # logged-in status; a status is never "re-entered" (the engine answers such a request as a
+    # no-op), except not_ready with another reason, which is a change (DECISIONS.md).
     @transition(field=status, source=Status.LOGGED_OFF, target=Status.NOT_READY)
-    def log_in(self, now: datetime) -> None:
-        self._enter(SYSTEM_LOGIN, now)
+    def log_in(self, now: datetime, reason: str | None = SYSTEM_LOGIN) -> None:
+        self._enter(reason, now)
 
     @transition(
         field=status,
-        source=[Status.LOGGED_OFF, Status.READY, Status.NOT_READY, Status.AFTER_CALL_WORK],
+        source=[Status.LOGGED_OFF, Status.NOT_READY, Status.AFTER_CALL_WORK],
         target=Status.READY,
     )
-    def make_ready(self, now: datetime) -> None:
+    def make_ready(self, now: datetime, reason: str | None = None) -> None:
         self._enter(None, now)
         self.idle_since = now
 
@@ -130,13 +135,15 @@ class AgentChannelState(FSMModelMixin, models.Model):
         source=[Status.LOGGED_OFF, Status.READY, Status.NOT_READY, Status.AFTER_CALL_WORK],
         target=Status.NOT_READY,
     )
-    def make_not_ready(self, reason: str | None, now: datetime) -> None:
+    def make_not_ready(self, now: datetime, reason: str | None = None) -> None:
         self._enter(reason, now)
 
     @transition(
         field=status, source=[Status.READY, Status.NOT_READY], target=Status.AFTER_CALL_WORK
     )
-    def start_wrap_up(self, now: datetime) -> None:
+    def start_wrap_up(self, now: datetime, reason: str | None = None) -> None:
+        # The whole (status, reason) pair comes back after ACW (DECISIONS.md, "Combinations").
+        self.pre_acw_status = self.status
         self.pre_acw_reason = self.reason if self.status == Status.NOT_READY else None
         self._enter(None, now)
 
@@ -145,15 +152,43 @@ class AgentChannelState(FSMModelMixin, models.Model):
         source=[Status.READY, Status.NOT_READY, Status.AFTER_CALL_WORK],
         target=Status.LOGGED_OFF,
     )
-    def log_off(self, now: datetime) -> None:
+    def log_off(self, now: datetime, reason: str | None = None) -> None:
         self._enter(None, now)
         self.idle_since = None
+
+    # The transition that reaches each status: the one map every path uses (``transition_to``).
+    TRANSITIONS = {
+        Status.READY: "make_ready",
+        Status.NOT_READY: "make_not_ready",
+        Status.LOGGED_OFF: "log_off",
+        Status.AFTER_CALL_WORK: "start_wrap_up",
+    }
+
+    def transition_for(self, status: str, reason: str | None):
+        """The bound transition method that moves this channel to ``status``. ``not_ready`` with
+        the system reason ``login`` from ``logged_off`` is a login (only the system names it)."""
+        if (
+            status == Status.NOT_READY
+            and reason == SYSTEM_LOGIN
+            and self.status == Status.LOGGED_OFF
+        ):
+            return self.log_in
+        return getattr(self, self.TRANSITIONS[status])
+
+    def can_move_to(self, status: str, reason: str | None = None) -> bool:
+        """django-fsm-2's ``can_proceed`` for the transition to ``status`` from here."""
+        return can_proceed(self.transition_for(status, reason))
+
+    def transition_to(self, status: str, reason: str | None, now: datetime) -> None:
+        """Run the transition to ``status`` (``TransitionNotAllowed`` where none leads there)."""
+        self.transition_for(status, reason)(now, reason)
 
     def _enter(self, reason: str | None, now: datetime) -> None:
         self.reason = reason
         self.since = now
         if self.status == Status.AFTER_CALL_WORK:
             self.clear_wrap_up()
+            self.pre_acw_status = None
             self.pre_acw_reason = None
 
     def clear_wrap_up(self) -> None:
@@ -167,10 +202,3 @@ class AgentChannelState(FSMModelMixin, models.Model):
         self.pending_status = None
         self.pending_reason = None
         self.pending_requested_at = None
-
-    TRANSITIONS = {
-        Status.READY: "make_ready",
-        Status.NOT_READY: "make_not_ready",
-        Status.LOGGED_OFF: "log_off",
-        Status.AFTER_CALL_WORK: "start_wrap_up",
-    }

@@ -1,54 +1,20 @@
-"""Chat transcripts (R5) and click-to-contact (R11).
-
-Phone numbers are found with Google's ``phonenumbers`` matcher (region from
-``CC_PHONE_REGION`` for numbers without a country code) and returned in E.164; e-mail
-addresses are found by Django's own ``EmailValidator`` over the words of the message.
-"""
+"""Chat transcripts (R5) and the contact points found in them (R11)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import phonenumbers
-from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
 from django.db import transaction
 
 from cc_rules.choices import InteractionState, Kind
 from cc_rules.engine import decide, reasons
 from cc_rules.models import Agent, Interaction, Message
 
+from .contact_points import contact_points_in
 from .errors import Invalid, NotFound, Refused
-from .interactions import _sessions
+from .sessions import lock_sessions
 
 TEXT_CHANNELS = ("chat", "facebook", "twitter")
-_email = EmailValidator()
-_TRIM = "<>()[]{}\"',;:!?."
-
-
-def contact_points_in(text: str) -> list[dict[str, str]]:
-    """Every phone number and e-mail address in ``text``, in order, without duplicates."""
-    found: list[dict[str, str]] = []
-    seen: set[tuple[str, str]] = set()
-    for match in phonenumbers.PhoneNumberMatcher(text, settings.CC_PHONE_REGION):
-        value = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        if ("phone", value) not in seen:
-            seen.add(("phone", value))
-            found.append({"kind": "phone", "value": value})
-    for word in text.split():
-        word = word.strip(_TRIM)
-        if "@" not in word or len(word) > 254:
-            continue
-        try:
-            _email(word)
-        except ValidationError:
-            continue
-        value = word.lower()
-        if ("email", value) not in seen:
-            seen.add(("email", value))
-            found.append({"kind": "email", "value": value})
-    return found
 
 
 def post_message(
@@ -80,7 +46,7 @@ def post_message(
             fields={"text": ["no_transcript"]},
         )
     with transaction.atomic():
-        sess = _sessions([interaction.agent_id], actor=actor, request_id=request_id)[
+        sess = lock_sessions([interaction.agent_id], actor=actor, request_id=request_id)[
             interaction.agent_id
         ]
         interaction = Interaction.objects.select_for_update().get(pk=interaction.pk)

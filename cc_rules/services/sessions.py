@@ -8,7 +8,8 @@ clock once after the lock, resolves the effective rules and loads the channel st
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,25 @@ from cc_rules.selectors import (
 
 from .errors import NotFound
 from .history import Ctx
+from .ledger import Writer
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    """What a service leaves behind for the caller to render, with no further query: the
+    agent, the rules in force, the channel rows and the live state as committed. ``channel``
+    names the channel the request was about; ``held``: its request was held as pending (202)."""
+
+    agent: Agent
+    rules: EffectiveRules
+    states: Mapping[str, AgentChannelState]
+    live: AgentLive
+    channel: str | None = None
+    held: bool = False
+
+    @property
+    def state(self) -> AgentChannelState | None:
+        return self.states.get(self.channel) if self.channel else None
 
 
 class Session:
@@ -46,8 +66,10 @@ class Session:
         ctx: Ctx,
         *,
         counts: dict[str, tuple[int, int]] | None = None,
+        writer: Writer | None = None,
     ) -> None:
         self.agent = agent
+        self.writer = writer or Writer()  # the one writer (ledger); a sweeper batch shares one
         self.rules = rules
         self.states = states
         self.ctx = ctx
@@ -87,6 +109,10 @@ class Session:
         """Only channel states (or DND) changed: open work is as counted."""
         self._live = None
 
+    def result(self, channel: str | None = None, *, held: bool = False) -> AgentResult:
+        """The plain result of this service call (live state computed now, inside it)."""
+        return AgentResult(self.agent, self.rules, dict(self.states), self.live, channel, held)
+
     def state(self, channel: str) -> AgentChannelState:
         """The channel's state row; 404 when the role does not see it (invisible = absent).
 
@@ -121,8 +147,29 @@ def open_session(
     return session_for(agent, actor=actor, request_id=request_id, now=now)
 
 
+def lock_sessions(agent_ids: Iterable[int], *, actor: Any, request_id: str) -> dict[int, Session]:
+    """Lock the agents in id order and open one session each, sharing one ``now`` (read after
+    the last lock). 404 if one of them is not an active agent. Call inside atomic()."""
+    ids = sorted(set(agent_ids))
+    locked = lock_agents(ids)
+    if set(ids) - set(locked):
+        raise NotFound("not_found", "No such agent.")
+    sessions: dict[int, Session] = {}
+    now = None
+    for agent_id in ids:
+        sess = session_for(locked[agent_id], actor=actor, request_id=request_id, now=now)
+        now = sess.now
+        sessions[agent_id] = sess
+    return sessions
+
+
 def session_for(
-    agent: Agent, *, actor: Any, request_id: str, now: datetime | None = None
+    agent: Agent,
+    *,
+    actor: Any,
+    request_id: str,
+    now: datetime | None = None,
+    writer: Writer | None = None,
 ) -> Session:
     """Build a Session for an agent whose row the caller has already locked."""
     clock, version, rows = session_reads(agent)
@@ -132,4 +179,4 @@ def session_for(
     for code in rules.visible:
         if code not in states:
             states[code] = _create_state(agent, code, ctx.now)
-    return Session(agent, rules, states, ctx)
+    return Session(agent, rules, states, ctx, writer=writer)

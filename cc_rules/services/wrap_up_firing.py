@@ -4,12 +4,13 @@ Used by ``cc_rules.services.timers`` (the wake-up task and the sweeper). Every p
 the row under its agent's lock: still in ACW, same version, deadline passed by the database
 clock read after the lock. So a row fires at most once, never early.
 
-- ``fire_one``: the services' own path (``interactions.leave_wrap_up`` → ``status.apply_status``
-  → ``history.record``) for one row, waiting for the agent's lock.
+- ``fire_one``: one row, waiting for the agent's lock: ``wrap_up.leave_wrap_up`` with the
+  session's own (immediate) writer.
 - ``fire_all_due``: claims due rows in batches (``FOR UPDATE OF agent SKIP LOCKED``) and fires
-  each batch with four reads and three writes in total, mirroring that path exactly
-  (``test_a_batch_fire_writes_what_a_single_fire_writes`` keeps the two equal). A batch that
-  fails is rolled back and its rows go through ``fire_one`` one by one.
+  each batch with four reads and three writes in total: the same ``leave_wrap_up`` for every
+  row, the sessions sharing one batch writer (``ledger.Writer(batch=True)``), so both paths
+  write byte-identical rows. A batch that fails is rolled back and its rows go through
+  ``fire_one`` one by one.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ import time
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 
-from cc_rules.choices import OPEN_STATES, Event, Status
-from cc_rules.engine import decide
-from cc_rules.engine.types import Target
-from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
+from cc_rules.choices import OPEN_STATES, Status
+from cc_rules.models import Agent, AgentChannelState, Interaction
 from cc_rules.selectors import db_now, rule_index
 
-from .history import Ctx, row_hash
+from .history import Ctx
+from .ledger import Writer
 from .sessions import Session, session_for
+from .wrap_up import leave_wrap_up
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 FIRE_BUDGET_SECONDS = 10.0
 
 
-def fire_one(state_id: int, version: int, *, source: str) -> bool:
+def fire_one(state_id: int, version: int, *, source: str, now: datetime | None = None) -> bool:
     """Fire one row in its own transaction, waiting for its agent's lock (``FOR UPDATE``).
 
     A row that no longer has a deadline at ``version`` is recognised by one indexed read and
@@ -56,7 +57,8 @@ def fire_one(state_id: int, version: int, *, source: str) -> bool:
         agent = Agent.objects.select_for_update(of=("self",)).filter(pk=agent_id).first()
         if agent is None:
             return False
-        sess = session_for(agent, actor=None, request_id=f"{source}:{state_id}:{version}")
+        rid = _request_id(source, state_id, version)
+        sess = session_for(agent, actor=None, request_id=rid, now=now)
         return _fire_if_due(sess, state_id, version)
 
 
@@ -66,15 +68,13 @@ def _fire_if_due(sess: Session, state_id: int, version: int) -> bool:
     ``sess.now`` was read after the lock, so "due" is judged by the database clock the deadline
     was written with: a timer never fires early.
     """
-    from .interactions import leave_wrap_up
-
     state = next((s for s in sess.states.values() if s.pk == state_id), None)
     if state is None or not _is_due(state, version, sess.now):
         return False
     return leave_wrap_up(sess, state, "timer", interaction_id=state.wrap_up_interaction_id)
 
 
-def fire_all_due(batch: int, *, source: str) -> set[tuple[int, int]]:
+def fire_all_due(batch: int, *, source: str, now: datetime | None = None) -> set[tuple[int, int]]:
     """Fire due wrap-up timers batch after batch until none is left (or the time budget ends).
 
     A short batch means nothing else is due (or the rest is locked by another sweep, which will
@@ -84,13 +84,15 @@ def fire_all_due(batch: int, *, source: str) -> set[tuple[int, int]]:
     fired: set[tuple[int, int]] = set()
     give_up = time.monotonic() + FIRE_BUDGET_SECONDS
     while True:
-        claimed, batch_fired = _fire_due_batch(batch, source=source)
+        claimed, batch_fired = _fire_due_batch(batch, source=source, now=now)
         fired |= batch_fired
         if claimed < batch or not batch_fired or time.monotonic() > give_up:
             return fired
 
 
-def _fire_due_batch(batch: int, *, source: str) -> tuple[int, set[tuple[int, int]]]:
+def _fire_due_batch(
+    batch: int, *, source: str, now: datetime | None = None
+) -> tuple[int, set[tuple[int, int]]]:
     """Claim up to ``batch`` due rows and fire them in one transaction.
 
     Returns how many rows were claimed and the (id, version) of each timer fired.
@@ -108,20 +110,20 @@ def _fire_due_batch(batch: int, *, source: str) -> tuple[int, set[tuple[int, int
             due = list(
                 AgentChannelState.objects.select_related("agent")
                 .select_for_update(skip_locked=True, of=("agent",))
-                .filter(wrap_up_deadline__lte=db_now(), status=Status.AFTER_CALL_WORK)
+                .filter(wrap_up_deadline__lte=now or db_now(), status=Status.AFTER_CALL_WORK)
                 .order_by("wrap_up_deadline")[:batch]
             )
             claimed = [(row.pk, row.wrap_up_version) for row in due]
             if not due:
                 return 0, set()
-            sessions = _locked_sessions({row.agent_id: row.agent for row in due})
+            sessions = _locked_sessions({row.agent_id: row.agent for row in due}, now)
             return len(due), _leave_wrap_up_by_timer(sessions, due, source)
     except Exception:
         log.exception("a batch of %s wrap-up timers failed; firing them one by one", len(claimed))
     fired = set()
     for pk, version in claimed:
         try:
-            if fire_one(pk, version, source=source):
+            if fire_one(pk, version, source=source, now=now):
                 fired.add((pk, version))
         except Exception:
             log.exception(
@@ -130,14 +132,15 @@ def _fire_due_batch(batch: int, *, source: str) -> tuple[int, set[tuple[int, int
     return len(claimed), fired
 
 
-def _locked_sessions(agents: dict[int, Agent]) -> dict[int, Session]:
+def _locked_sessions(agents: dict[int, Agent], now: datetime | None) -> dict[int, Session]:
     """Sessions for agents this transaction has locked, read with four queries for all of them.
 
     The batch form of ``sessions.session_for`` (same rules, states and live state; one ``now``
-    read after the locks). An agent missing a state row for a visible channel goes through
+    read after the locks; a given ``now``: that instant, for tests that compare paths). An
+    agent missing a state row for a visible channel goes through
     ``session_for``, which creates it.
     """
-    now = db_now()
+    now = now or db_now()
     index = rule_index()
     states: dict[int, dict[str, AgentChannelState]] = defaultdict(dict)
     for row in AgentChannelState.objects.filter(agent_id__in=agents):
@@ -162,87 +165,30 @@ def _locked_sessions(agents: dict[int, Agent]) -> dict[int, Session]:
     return sessions
 
 
-# Every field an FSM transition out of ACW may change (``AgentChannelState._enter`` & co.).
-_STATE_FIELDS = [
-    "status",
-    "reason",
-    "since",
-    "pending_status",
-    "pending_reason",
-    "pending_requested_at",
-    "pre_acw_reason",
-    "wrap_up_interaction",
-    "wrap_up_deadline",
-    "wrap_up_version",
-    "wrap_up_extended",
-    "idle_since",
-]
-
-
 def _leave_wrap_up_by_timer(
     sessions: dict[int, Session], due: list[AgentChannelState], source: str
 ) -> set[tuple[int, int]]:
-    """The timer exit of ``leave_wrap_up`` for a batch, with bulk writes; the fired (id, version).
-
-    Same decision (``decide.acw_exit``), same FSM transitions and same history rows as
-    ``interactions.leave_wrap_up`` → ``status.apply_status`` → ``history.record``, which fire a
-    single timer; only the writes are collected and sent as three statements. The test
-    ``test_a_batch_fire_writes_what_a_single_fire_writes`` keeps the two paths equal.
-    """
-    changed: list[AgentChannelState] = []
-    history: list[StatusChange] = []
-    heads: dict[int, Agent] = {}
+    """The timer exit for a batch: ``wrap_up.leave_wrap_up`` for every due row, the same call a
+    single fire makes, with one batch writer shared by all the sessions (``ledger.Writer``) and
+    flushed once. Returns the fired (id, version)."""
+    writer = Writer(batch=True)
     fired: set[tuple[int, int]] = set()
     for row in due:
         sess = sessions[row.agent_id]
         state = sess.states.get(row.channel_id)
         if state is None or state.pk != row.pk or not _is_due(state, row.wrap_up_version, sess.now):
             continue
-        target = decide.acw_exit(sess.rules, sess.live.channel(state.channel_id), "timer").target
-        if target is None or target.status == Status.AFTER_CALL_WORK:
-            continue
-        interaction_id = state.wrap_up_interaction_id
-        old_status = state.status
-        if target.from_pending:
-            state.clear_pending()
-        if target.status == Status.READY:
-            state.make_ready(sess.now)
-        elif target.status == Status.NOT_READY:
-            state.make_not_ready(target.reason, sess.now)
-        else:
-            state.log_off(sess.now)
-        changed.append(state)
-        ctx = Ctx(None, f"{source}:{row.pk}:{row.wrap_up_version}", sess.now)
-        history.append(
-            _history_row(sess.agent, ctx, state.channel_id, old_status, target, interaction_id)
-        )
-        heads[sess.agent.pk] = sess.agent
-        fired.add((row.pk, row.wrap_up_version))
-    if changed:
-        _save_fields(changed, _STATE_FIELDS)
-        StatusChange.objects.bulk_create(history)
-        _save_fields(list(heads.values()), ["history_seq", "history_head"])
+        sess.writer = writer
+        sess.ctx = Ctx(None, _request_id(source, row.pk, row.wrap_up_version), sess.now)
+        if leave_wrap_up(sess, state, "timer", interaction_id=state.wrap_up_interaction_id):
+            fired.add((row.pk, row.wrap_up_version))
+    writer.flush()
     return fired
 
 
-def _save_fields(rows: list, names: list[str]) -> None:
-    """``UPDATE … SET <names> WHERE pk`` for each row, as one ``executemany``.
-
-    psycopg 3 pipelines it (one round trip), and it skips the per-row expression building that
-    makes ``QuerySet.bulk_update`` cost more CPU than the saves it replaces. Like
-    ``bulk_update``, it sends no signals (none are connected to these fields).
-    """
-    meta = rows[0]._meta
-    fields = [meta.get_field(name) for name in names]
-    qn = connection.ops.quote_name
-    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s"
-    params = [
-        [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields] + [row.pk]
-        for row in rows
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+def _request_id(source: str, state_id: int, version: int) -> str:
+    """The request id a timer's ledger row carries (the same on every firing path)."""
+    return f"{source}:{state_id}:{version}"
 
 
 def _is_due(state: AgentChannelState, version: int, now: datetime) -> bool:
@@ -252,30 +198,3 @@ def _is_due(state: AgentChannelState, version: int, now: datetime) -> bool:
         and state.wrap_up_deadline is not None
         and state.wrap_up_deadline <= now
     )
-
-
-def _history_row(
-    agent: Agent, ctx: Ctx, channel: str, old: str, target: Target, interaction_id: int | None
-) -> StatusChange:
-    """The row ``history.record`` appends for this change, chained onto ``agent``'s head."""
-    row = StatusChange(
-        seq=agent.history_seq + 1,
-        agent=agent,
-        channel_id=channel,
-        event=Event.STATUS,
-        from_status=old,
-        to_status=target.status,
-        reason=target.reason or "",
-        cause=target.cause,
-        rule=str(target.rule) if target.rule is not None else "",
-        actor=None,
-        actor_name="",
-        request_id=ctx.request_id,
-        interaction_id=interaction_id,
-        at=ctx.now,
-        prev_hash=agent.history_head,
-    )
-    row.hash = row_hash(row)
-    agent.history_seq = row.seq
-    agent.history_head = row.hash
-    return row

@@ -10,7 +10,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from cc_rules.models import Agent, Rule, StatusChange
-from cc_rules.services.history import Ctx, record
+from cc_rules.services.history import Ctx
+from cc_rules.services.ledger import record
 
 pytestmark = pytest.mark.django_db
 

@@ -481,9 +481,10 @@ def test_pending_release_events_are_a_rule(api, router):
             format="json",
         )
         assert held.status_code == 202
-    end(alice, chat["id"], "chat_ended")  # not a release event for alice
+    end(alice, chat["id"], "chat_ended")  # not a release event for alice: the held one drops
     chat_state = channel_of(alice, "chat")
-    assert (chat_state["status"], chat_state["pending"]["status"]) == ("ready", "not_ready")
+    assert (chat_state["status"], chat_state["pending"]) == ("ready", None)
+    assert history("alice", "chat")[-1].cause == "not_released"
     end(alice, email["id"], "sent")
     email_state = channel_of(alice, "email")
     assert (email_state["status"], email_state["reason"], email_state["pending"]) == (
@@ -1105,12 +1106,25 @@ def test_a_consultation_missed_because_the_parent_ended_starts_no_acw_for_the_te
     assert (voice["status"], voice["reason"], voice["wrap_up"]) == ("not_ready", "login", None)
 
 
-def test_an_accepted_consultation_call_ends_in_the_teammates_acw(api, router):
+def test_ending_a_consultation_starts_no_acw_for_the_teammate_by_default(api, router):
+    """DECISIONS.md "Combinations": ending a consultation or conference child starts no ACW
+    for the teammate unless the rule ``acw_after_assist`` says so."""
     alice, sam, call = _call_and_sam(api, router)
+    before = channel_of(sam, "voice")["status"]
     consultation = post(alice, f"/interactions/{call['id']}/consult/", {"to": "sam"}).json()
     post(sam, f"/interactions/{consultation['id']}/accept/")
     assert end(alice, call["id"], "hangup").status_code == 200
     assert Interaction.objects.get(pk=consultation["id"]).state == "ended"
+    assert channel_of(sam, "voice")["status"] == before
+    assert channel_of(alice, "voice")["status"] == "after_call_work"  # the call's own ACW
+
+
+def test_acw_after_assist_gives_the_teammate_acw_after_a_consultation(api, router):
+    alice, sam, call = _call_and_sam(api, router)
+    Rule.objects.create(scope="global", key="acw_after_assist", value=True)
+    consultation = post(alice, f"/interactions/{call['id']}/consult/", {"to": "sam"}).json()
+    post(sam, f"/interactions/{consultation['id']}/accept/")
+    assert end(alice, call["id"], "hangup").status_code == 200
     assert channel_of(sam, "voice")["status"] == "after_call_work"  # it took his voice line
 
 

@@ -17,7 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from cc_rules.models import Agent, AgentChannelState, Interaction
-from cc_rules.services.history import Ctx, record
+from cc_rules.services.history import Ctx
+from cc_rules.services.ledger import record
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

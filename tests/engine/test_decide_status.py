@@ -401,10 +401,12 @@ PENDING_NR = {"pending_status": "not_ready", "pending_reason": "break"}
          ("not_ready", "break", "pending_released"), "R8:pending_release_on@role"),
         (ENDED, live("email", pending_status="logged_off"), "sent", True, False, None,
          ("logged_off", None, "pending_released"), "R8:pending_release_on@role"),
-        # ... and only by a configured event.
-        (ENDED, live("email", **PENDING_NR), "workbin", True, False, None, None, None),
+        # ... and only by a configured event: any other drops it (DECISIONS.md
+        # "Combinations"); the outcome's rule names the release rule.
+        (ENDED, live("email", **PENDING_NR), "workbin", True, False, None, None,
+         "R8:pending_release_on@role"),
         (make_rules({"pending_release_on": ["hangup"]}), live("chat", **PENDING_NR),
-         "chat_ended", True, False, None, None, None),
+         "chat_ended", True, False, None, None, "R8:pending_release_on@role"),
         # Nothing pending, no ACW: nothing happens to the status.
         (ENDED, live("chat"), "chat_ended", True, False, None, None, None),
         # A channel already logged off is left alone.

@@ -18,7 +18,8 @@ from cc_rules.management.commands.verify_history import Command as VerifyHistory
 from cc_rules.models import Agent, StatusChange
 from cc_rules.services.audit import verify_chain
 from cc_rules.services.audit_archive import ArchiveError, archive_heads, read_archive
-from cc_rules.services.history import Ctx, canonical, record
+from cc_rules.services.history import Ctx, canonical
+from cc_rules.services.ledger import record
 
 pytestmark = pytest.mark.django_db
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from cc_rules.models import Agent, AgentChannelState, Interaction, Role
 from cc_rules.services import interactions as svc
+from cc_rules.services import offers
 from cc_rules.services import status as status_service
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +21,7 @@ def test_routing_reaches_past_the_first_batch_of_candidates_at_their_caps(demo, 
     User = get_user_model()
     role = Role.objects.get(name="blended")  # chat cap 2
     long_ago = timezone.now() - timedelta(hours=1)
-    full = svc.ROUTE_FIRST + 5
+    full = offers.ROUTE_FIRST + 5
     for i in range(full):
         agent = Agent.objects.create(user=User.objects.create(username=f"busy{i:02d}"), role=role)
         AgentChannelState.objects.create(

@@ -22,7 +22,7 @@ from cc_rules.selectors import (
     rules_version,
     session_reads,
 )
-from cc_rules.services import history
+from cc_rules.services import history, ledger
 from cc_rules.services.history import Ctx
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +143,7 @@ def test_update_writes_what_save_would(alice):
 
 def test_history_append_stores_the_row_and_moves_the_chain_head(alice):
     at = timezone.now()
-    row = history.record(
+    row = ledger.record(
         alice,
         Ctx(actor=None, request_id="r1", now=at),
         event="status",

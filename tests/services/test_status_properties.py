@@ -285,9 +285,9 @@ class StatusMachine(RuleBasedStateMachine):
                     agent_id, channel, status=status, reason=reason, **self.ctx("sam")
                 )
             else:
-                _, _, held = svc.channel_set_status(
+                held = svc.channel_set_status(
                     agent_id, channel, status=status, reason=reason, **self.ctx(who)
-                )
+                ).held
                 event(f"request held: {held}")
         except ServiceError as exc:
             refusal = exc

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from cc_rules.choices import Status
 from cc_rules.models import Agent, AgentChannelState, Interaction, Rule, StatusChange
-from cc_rules.services import interactions, timers
+from cc_rules.services import interactions, ledger, timers
 from cc_rules.services import status as svc
 from cc_rules.services.errors import Invalid, NotFound, Refused
 from cc_rules.services.sessions import open_session
@@ -52,9 +52,11 @@ def login(username: str) -> Agent:
 
 
 def put(username: str, channel: str, status: str, reason: str | None = None):
-    return svc.channel_set_status(
+    """The agent's PUT: (result, the channel's row as left, held as pending)."""
+    result = svc.channel_set_status(
         agent(username).pk, channel, status=status, reason=reason, **who(username)
     )
+    return result, result.state, result.held
 
 
 def open_work(username: str, channel: str) -> Interaction:
@@ -131,7 +133,7 @@ def test_an_illegal_transition_is_refused_as_invalid_transition_not_a_crash():
     a = agent("alice")
     sess = open_session(a.pk, **who("alice"))
     with pytest.raises(Refused) as refused:
-        svc.apply_status(
+        ledger.set_status(
             sess, sess.state("voice"), Status.AFTER_CALL_WORK, None, cause="agent", rule=None
         )
     assert refused.value.code == "invalid_transition"
@@ -185,7 +187,9 @@ def test_pending_logged_off_is_released_into_logged_off():
     assert_history_consistent(a)
 
 
-def test_release_only_on_configured_events():
+def test_a_held_status_ended_by_no_release_event_is_dropped_not_applied():
+    """DECISIONS.md "Combinations", pending and release events: a held status never outlives
+    the work it waits for; ended by another event it is dropped with a ``not_released`` row."""
     a = login("alice")
     Rule.objects.create(scope="agent", agent=a, key="pending_release_on", value=["sent"])
     work = open_work("alice", "email")
@@ -194,8 +198,15 @@ def test_release_only_on_configured_events():
     end(work, "workbin", workbin="follow-up")
 
     email = state("alice", "email")
-    assert (email.status, email.reason, email.pending_status) == ("not_ready", "login", "not_ready")
-    # Nothing is open any more: the next request applies at once and clears the pending one.
+    assert (email.status, email.reason, email.pending_status) == ("not_ready", "login", None)
+    dropped = rows("alice")[-1]
+    assert (dropped.event, dropped.cause, dropped.from_status, dropped.to_status) == (
+        "pending",
+        "not_released",
+        "not_ready",
+        "",
+    )
+    assert dropped.interaction_id == work.pk
     _, email, held = put("alice", "email", "ready")
     assert not held
     assert (email.status, email.pending_status) == ("ready", None)
@@ -322,7 +333,9 @@ def test_supervisor_force_during_acw_clears_deadline_and_pending():
     put("alice", "voice", "not_ready", "lunch")
     end(work, "hangup")
 
-    _, voice = svc.supervisor_force_status(a.pk, "voice", status="ready", reason=None, **who("sam"))
+    voice = svc.supervisor_force_status(
+        a.pk, "voice", status="ready", reason=None, **who("sam")
+    ).state
 
     assert (voice.status, voice.pending_status, voice.wrap_up_deadline) == ("ready", None, None)
     new = rows("alice")[-2:]

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from cc_rules.models import Agent, Interaction
 from cc_rules.services.audit import time_in_status
-from cc_rules.services.history import Ctx, record
+from cc_rules.services.history import Ctx
+from cc_rules.services.ledger import record
 
 pytestmark = pytest.mark.django_db
 

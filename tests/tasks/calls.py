@@ -51,10 +51,9 @@ def login_ready(username: str, *channels: str) -> None:
 def set_status(username: str, status_: str, reason: str | None = None, channel: str = "voice"):
     """The agent's own PUT …/status/; returns ``held_as_pending``."""
     a = agent(username)
-    _, _, held = status.channel_set_status(
+    return status.channel_set_status(
         a.pk, channel, status=status_, reason=reason, actor=a.user, request_id=RID
-    )
-    return held
+    ).held
 
 
 def start_call(username: str, channel: str = "voice") -> Interaction:
@@ -107,8 +106,7 @@ def mark_done(username: str, interaction: Interaction) -> Interaction:
 
 def extend(username: str, interaction: Interaction) -> AgentChannelState:
     a = agent(username)
-    _, state = svc.wrap_up_extend(a, interaction.pk, actor=a.user, request_id=RID)
-    return state
+    return svc.wrap_up_extend(a, interaction.pk, actor=a.user, request_id=RID).state
 
 
 def state(username: str, channel: str = "voice") -> AgentChannelState:

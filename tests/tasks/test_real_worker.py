@@ -23,7 +23,7 @@ from rest_framework.authtoken.models import Token
 
 from cc_rules.models import AgentChannelState, Contact, RulesVersion, StatusChange
 from cc_rules.selectors import db_now
-from cc_rules.services import timers
+from cc_rules.services import wakeups
 
 from .calls import (
     FAST_HASHER,
@@ -137,7 +137,7 @@ def schedule_due_timers(n: int, *, in_seconds: float, prefix: str) -> tuple[list
     with transaction.atomic():
         ids = bulk_agents_in_acw(n, role="voice_only", deadline=deadline, prefix=prefix)
         for row in AgentChannelState.objects.filter(pk__in=ids):
-            timers.schedule_wrap_up(row)
+            wakeups.schedule_wrap_up(row)
     return ids, deadline
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from cc_rules import tasks
 from cc_rules.celery import MAX_ETA_SECONDS
 from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
 from cc_rules.selectors import db_now
-from cc_rules.services import audit, timers, wrap_up_firing
+from cc_rules.services import audit, timers, wakeups, wrap_up_firing
 from cc_rules.services import interactions as svc
 
 from .calls import (
@@ -95,7 +96,7 @@ def test_wrap_up_fire_before_the_deadline_does_nothing():
     call_and_hang_up("bob")
 
     assert fire("bob") is False
-    assert timers.sweep() == {"wrap_up": 0, "offers": 0}
+    assert timers.sweep() == {"wrap_up": 0, "offers": 0, "invisible": 0}
     assert state("bob").status == "after_call_work"
     assert not timer_rows("bob").exists()
 
@@ -139,8 +140,8 @@ def test_the_sweeper_fires_what_is_due_and_only_that():
     call_and_hang_up("bob")
     make_due("bob")
 
-    assert timers.sweep() == {"wrap_up": 1, "offers": 0}
-    assert tasks.sweep.apply().get() == {"wrap_up": 0, "offers": 0}
+    assert timers.sweep() == {"wrap_up": 1, "offers": 0, "invisible": 0}
+    assert tasks.sweep.apply().get() == {"wrap_up": 0, "offers": 0, "invisible": 0}
 
     assert state("bob").status == "not_ready"
     assert state("alice").status == "after_call_work"
@@ -234,7 +235,7 @@ def test_timers_due_in_the_same_slot_share_one_wake_up(
     monkeypatch.setattr(
         tasks.fire_wrap_up, "apply_async", lambda args, eta, **kw: sent.append((args, eta))
     )
-    monkeypatch.setattr(timers, "_slots_sent", {})
+    monkeypatch.setattr(wakeups, "_slots_sent", {})
     login_ready("alice")
     login_ready("bob")
     base = timezone.now().replace(microsecond=0) + timedelta(seconds=30)
@@ -246,13 +247,13 @@ def test_timers_due_in_the_same_slot_share_one_wake_up(
                 wrap_up_deadline=base + timedelta(milliseconds=offset_ms)
             )
             rows.append(state(name))
-            timers.schedule_wrap_up(rows[-1])
+            wakeups.schedule_wrap_up(rows[-1])
 
     # Ending the calls asked for wake-ups at the demo's own deadlines (two other slots), and the
     # two rescheduled deadlines 10 ms and 60 ms past a whole second share one slot's wake-up.
     ((args, eta),) = [(a, e) for a, e in sent if e >= base]
     assert args == [rows[0].pk, rows[0].wrap_up_version]
-    assert eta == base + timedelta(microseconds=timers.WAKE_UP_SLOT_US)
+    assert eta == base + timedelta(microseconds=wakeups.WAKE_UP_SLOT_US)
     assert eta >= rows[1].wrap_up_deadline  # never before a deadline it stands for
 
 
@@ -264,7 +265,7 @@ def test_offers_due_in_one_slot_share_a_wake_up_that_expires_them_all(
     monkeypatch.setattr(
         tasks.expire_offer, "apply_async", lambda args, eta, **kw: sent.append((args, eta))
     )
-    monkeypatch.setattr(timers, "_slots_sent", {})
+    monkeypatch.setattr(wakeups, "_slots_sent", {})
     login_ready("alice", "chat")
     login_ready("sam", "chat")
     base = timezone.now().replace(microsecond=0) + timedelta(seconds=20)
@@ -284,13 +285,13 @@ def test_offers_due_in_one_slot_share_a_wake_up_that_expires_them_all(
             )
             offer.refresh_from_db()
             offers.append(offer)
-            timers.schedule_offer_expiry(offer)
+            wakeups.schedule_offer_expiry(offer)
 
     # Each offer asked for a wake-up at its own 30 s deadline's slot when it was made; the two
     # deadlines moved 10 ms and 60 ms past a whole second share one slot's wake-up.
     ((args, eta),) = [(a, e) for a, e in sent if e >= base and e < base + timedelta(seconds=1)]
     assert args == [offers[0].pk, offers[0].offer_version]
-    assert eta == base + timedelta(microseconds=timers.WAKE_UP_SLOT_US)
+    assert eta == base + timedelta(microseconds=wakeups.WAKE_UP_SLOT_US)
     assert eta >= offers[1].offer_deadline
 
     # The wake-up, run once both are due, expires sam's offer too.
@@ -331,32 +332,40 @@ def test_no_wake_up_is_sent_for_a_deadline_beyond_the_visibility_margin(
     ],
 )
 def test_a_batch_fire_writes_what_a_single_fire_writes(role, row):
-    """The sweeper's bulk writes equal leave_wrap_up → apply_status → record, field by field."""
+    """One writer (issue "One writer"): the same due row fired alone (``fire_one``: an
+    immediate writer) and by the sweeper's batch (one batch writer, flushed with bulk SQL)
+    leaves byte-identical channel and ledger rows, hashes included."""
     deadline = db_now() - timedelta(seconds=1)
-    single_id, batch_id = bulk_agents_in_acw(2, role=role, deadline=deadline, prefix="twin-")
-    AgentChannelState.objects.filter(pk__in=[single_id, batch_id]).update(**row)
-    version = state_by_pk(single_id).wrap_up_version
+    (state_id,) = bulk_agents_in_acw(1, role=role, deadline=deadline, prefix="twin-")
+    AgentChannelState.objects.filter(pk=state_id).update(**row)
+    version = state_by_pk(state_id).wrap_up_version
+    agent_id = state_by_pk(state_id).agent_id
+    now = db_now()
 
-    assert wrap_up_firing.fire_one(single_id, version, source="timer") is True  # services path
-    assert timers.sweep()["wrap_up"] == 1  # the batch path
+    def written():
+        fields = [f.attname for f in StatusChange._meta.concrete_fields if f.attname != "id"]
+        ledger_rows = list(
+            StatusChange.objects.filter(agent_id=agent_id).order_by("seq").values(*fields)
+        )
+        head = Agent.objects.filter(pk=agent_id).values("history_seq", "history_head").get()
+        return state_by_pk(state_id), ledger_rows, head
 
-    single, batch = state_by_pk(single_id), state_by_pk(batch_id)
+    with transaction.atomic():
+        point = transaction.savepoint()
+        assert wrap_up_firing.fire_one(state_id, version, source="sweep", now=now) is True
+        single = written()
+        transaction.savepoint_rollback(point)
+        assert not StatusChange.objects.filter(agent_id=agent_id).exists()
+        fired = wrap_up_firing.fire_all_due(10, source="sweep", now=now)
+        assert fired == {(state_id, version)}
+        batch = written()
+
     fields = [f.attname for f in AgentChannelState._meta.concrete_fields]
-    different = {"id", "agent_id", "since", "idle_since"}
-    assert {f: getattr(single, f) for f in fields if f not in different} == {
-        f: getattr(batch, f) for f in fields if f not in different
-    }
-    rows = [StatusChange.objects.get(agent_id=s.agent_id) for s in (single, batch)]
-    for s, r in zip((single, batch), rows, strict=True):
-        assert s.since == r.at
-        assert s.idle_since == (r.at if s.status == "ready" else None)
-    fields = [f.attname for f in StatusChange._meta.concrete_fields]
-    different = {"id", "agent_id", "at", "request_id", "hash"}
-    assert {f: getattr(rows[0], f) for f in fields if f not in different} == {
-        f: getattr(rows[1], f) for f in fields if f not in different
-    }
-    assert [r.request_id.split(":")[0] for r in rows] == ["timer", "sweep"]
-    assert {a.history_seq for a in Agent.objects.filter(pk__in=[s.agent_id for s in rows])} == {1}
+    assert {f: getattr(single[0], f) for f in fields} == {f: getattr(batch[0], f) for f in fields}
+    assert single[1] == batch[1]  # every column, the hash and the request id included
+    assert single[1]
+    assert all(r["hash"] for r in single[1])
+    assert single[2] == batch[2]
     assert audit.verify_chain().intact
 
 

@@ -1,0 +1,187 @@
+"""Outbound party action (R10), click-to-contact (R11), consultation and conference (R6).
+
+Lock order (DECISIONS.md): Agent rows first, ascending id (a consultation locks both agents);
+then channel states and interactions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from cc_rules.choices import Direction, InteractionState, Kind
+from cc_rules.engine import decide, reasons
+from cc_rules.models import Agent, Contact, Interaction
+
+from .contact_points import contact_points_in
+from .errors import Forbidden, Invalid, NotFound, Refused
+from .sessions import Session, lock_sessions
+from .work import create, own, refused
+
+OUTBOUND_CHANNELS = {"voice": "phone", "email": "email"}
+ASSIST_CHANNELS = ("voice", "chat")  # consultation and conference (the seed names these two)
+
+
+# -- outbound party action (R10) and click-to-contact (R11) ----------------------------------------
+def start_outbound(
+    agent: Agent,
+    *,
+    channel: str,
+    contact: Contact | None,
+    to: str | None,
+    parent_id: int | None,
+    actor: Any,
+    request_id: str,
+) -> Interaction:
+    """Start a call or e-mail to a contact (R10), subject to the same decision as any work.
+
+    Outbound needs visibility (else 404) and login on the channel, and obeys the caps and
+    blocking pairs, but not ``ready``. ``to`` must be one of the contact's phone numbers or
+    e-mail addresses on file (default: the first), or one found in the parent chat's
+    transcript when click-to-contact is allowed (R11).
+    """
+    kind = OUTBOUND_CHANNELS.get(channel)
+    if kind is None:
+        raise Invalid(
+            "invalid",
+            "Outbound work is a call (voice) or an e-mail.",
+            None,
+            fields={"channel": ["not_outbound"]},
+        )
+    with transaction.atomic():
+        sess = lock_sessions([agent.pk], actor=actor, request_id=request_id)[agent.pk]
+        if channel not in sess.rules.visible:
+            raise NotFound("not_found", f"No channel {channel!r} for this agent.")
+        parent = None
+        if parent_id is not None:
+            parent = Interaction.objects.filter(pk=parent_id, agent=sess.agent).first()
+            if parent is None:
+                raise NotFound("not_found", "No such parent interaction.")
+            if contact is None:
+                contact = parent.contact
+            elif parent.contact_id not in (None, contact.pk):
+                raise Invalid(
+                    "invalid",
+                    "The parent is another contact's.",
+                    None,
+                    fields={"parent": ["other_contact"]},
+                )
+        if contact is None:
+            raise Invalid(
+                "invalid", "Name the contact (or a parent).", None, fields={"contact": ["required"]}
+            )
+        points = list(contact.points.filter(kind=kind).values_list("value", flat=True))
+        if to is None:
+            if not points:
+                raise Invalid(
+                    "invalid",
+                    f"{contact} has no {kind} on file.",
+                    None,
+                    fields={"to": ["none_on_file"]},
+                )
+            to = points[0]
+        elif to not in points:
+            _check_click_to_contact(sess, parent, kind, to)
+        decision = decide.may_take_work(sess.rules, sess.live, channel, outbound=True)
+        if not decision.allowed:
+            raise refused(decision, str(sess.agent), channel)
+        return create(
+            sess,
+            channel=channel,
+            contact=contact,
+            direction=Direction.OUTBOUND,
+            state=InteractionState.ACTIVE,
+            parent=parent,
+            to_address=to,
+        )
+
+
+def _check_click_to_contact(sess: Session, parent: Interaction | None, kind: str, to: str) -> None:
+    if parent is None:
+        raise Invalid(
+            "invalid",
+            f"{to!r} is not on file for this contact.",
+            None,
+            fields={"to": ["not_on_file"]},
+        )
+    found = {
+        (p["kind"], p["value"])
+        for text in parent.messages.values_list("text", flat=True)
+        for p in contact_points_in(text)
+    }
+    if (kind, to) not in found:
+        raise Invalid(
+            "invalid",
+            f"{to!r} is neither on file nor in the chat.",
+            None,
+            fields={"to": ["not_on_file"]},
+        )
+    rule = sess.rules.setting("click_to_contact")
+    if not rule.value:
+        raise Refused(
+            reasons.CLICK_TO_CONTACT_DISABLED, "Click-to-contact is off for this agent.", rule.ref
+        )
+
+
+# -- consultation and conference (R6) --------------------------------------------------------------
+def start_assist(
+    agent: Agent,
+    interaction_id: int,
+    *,
+    kind: str,
+    to: Agent,
+    actor: Any,
+    request_id: str,
+) -> Interaction:
+    """Open a consultation or conference child for a teammate on an active voice/chat parent.
+
+    The teammate must see the channel, be logged in and not in DND; they need not be ready.
+    By default the child takes a slot of the teammate's cap (``consult_takes_slot``).
+    """
+    if to.pk == agent.pk:
+        raise Invalid(
+            "invalid",
+            "Consult or conference a teammate, not yourself.",
+            None,
+            fields={"to": ["self"]},
+        )
+    if not Interaction.objects.filter(pk=interaction_id, agent=agent).exists():
+        raise NotFound("not_found", "No such interaction.")
+    with transaction.atomic():
+        sessions = lock_sessions([agent.pk, to.pk], actor=actor, request_id=request_id)
+        sess, mate = sessions[agent.pk], sessions[to.pk]
+        parent = own(sess, interaction_id)
+        if parent.channel_id not in ASSIST_CHANNELS:
+            raise Invalid(
+                "invalid",
+                "Consultation and conference are for voice and chat.",
+                None,
+                fields={"channel": ["not_assist"]},
+            )
+        if parent.state != InteractionState.ACTIVE or parent.kind != Kind.NORMAL:
+            raise Refused(
+                reasons.INVALID_TRANSITION, "Only an active interaction can be assisted.", None
+            )
+        takes_slot = mate.rules.setting("consult_takes_slot")
+        decision = decide.may_take_work(
+            mate.rules, mate.live, parent.channel_id, assist=True, counts=bool(takes_slot.value)
+        )
+        if not decision.allowed:
+            raise refused(decision, str(mate.agent), parent.channel_id)
+        return create(
+            mate,
+            channel=parent.channel_id,
+            contact=parent.contact,
+            direction=parent.direction,
+            state=InteractionState.OFFERED,
+            kind=kind,
+            parent=parent,
+            counts=bool(takes_slot.value),
+        )
+
+
+def assert_agent(user_agent: Agent | None, named: Agent | None) -> None:
+    """An agent may name only themself as ``agent`` of outbound work (DECISIONS.md)."""
+    if named is not None and (user_agent is None or named.pk != user_agent.pk):
+        raise Forbidden("forbidden", "An agent may start outbound work only for themself.")
