@@ -5,12 +5,14 @@ drawn by the vendored Chart.js, served from our static files), the live board of
 their channel states, and the status history with filters. Access: active staff users in the
 ``compliance`` or ``supervisor`` group, or superusers; anonymous users and non-staff go to the
 admin login, other staff get 403. Reads only: every number comes from
-``cc_rules.services.audit`` or a plain query; nothing here writes.
+``cc_rules.services.audit`` or a plain query; nothing here writes. The history page filters
+with ``cc_rules.filtersets.StatusChangeFilter``, the same filters as the API and its CSV.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import suppress
 from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
 from typing import Any
@@ -24,12 +26,12 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.dateparse import parse_date, parse_datetime
 
-from cc_rules.api.audit import StatusChangeFilter, can_read_audit
 from cc_rules.choices import OPEN_STATES, ChannelCode, Status
+from cc_rules.filtersets import StatusChangeFilter, parse_moment
 from cc_rules.models import Agent, AgentChannelState, Channel, Interaction, StatusChange
-from cc_rules.services.audit import DND, HANDLING, database_now, time_in_status
+from cc_rules.selectors import db_now
+from cc_rules.services.audit import DND, HANDLING, can_read_audit, time_in_status
 
 MAX_DAYS = 31
 MAX_CHARTS = 24
@@ -104,7 +106,7 @@ def time_in_status_page(request: HttpRequest) -> HttpResponse:
     """Stacked bars per agent: hours per status and day (channels summed, or one channel)."""
     form = RangeForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    now = database_now()
+    now = db_now()
     days = data.get("days") or 7
     start = data.get("start") or (now.date() - timedelta(days=days - 1))
     agent = (
@@ -167,7 +169,7 @@ def time_in_status_page(request: HttpRequest) -> HttpResponse:
 @dashboard_view
 def live_board(request: HttpRequest) -> HttpResponse:
     """Every active agent's channels now: status, reason, since, pending, open work; DND."""
-    now = database_now()
+    now = db_now()
     channels = list(Channel.objects.order_by("code"))
     open_work: dict[tuple[int, str], int] = {
         (r["agent_id"], r["channel_id"]): r["n"]
@@ -228,8 +230,9 @@ def history_page(request: HttpRequest) -> HttpResponse:
     query = {k: v for k, v in params.items() if v and k != "format"}
     data = params.copy()
     until = data.get("until", "")
-    if len(until) == 10 and parse_date(until):  # a date picked in the form: include that day
-        data["until"] = (parse_date(until) + timedelta(days=1)).isoformat()
+    if len(until) == 10:  # a date picked in the form: include that day
+        with suppress(ValueError):  # else the filter reports the bad value
+            data["until"] = (parse_moment(until) + timedelta(days=1)).isoformat()
     filterset = StatusChangeFilter(data, queryset=StatusChange.objects.all())
     rows = StatusChange.objects.none()
     if filterset.is_valid():
@@ -238,7 +241,7 @@ def history_page(request: HttpRequest) -> HttpResponse:
     if before:
         at_text, _, pk = before.rpartition("|")
         try:
-            moment = parse_datetime(at_text)
+            moment = parse_moment(at_text)
         except ValueError:
             moment = None
         if moment is not None and pk.isdigit():

@@ -22,6 +22,7 @@ from cc_rules.engine.rulebook import CHANNELS
 from cc_rules.engine.types import RuleRef
 from cc_rules.models import Agent
 from cc_rules.selectors import agent_live, effective_rules, offer_decision
+from cc_rules.services.rule_history import scope_label
 
 from .base import key_label, show_value
 from .rules import ScopedRuleInline
@@ -45,13 +46,8 @@ CODE_TEXT = {
 
 
 def scope_text(ref: RuleRef, role_label: str | None = None) -> str:
-    if ref.scope == "agent":
-        return "agent override"
-    if ref.scope == "role":
-        return f"role {role_label}" if role_label else "role"
-    if ref.scope == "global":
-        return "global"
-    return "default (built in)"
+    """Where an effective value comes from: agent override, role, global or built in."""
+    return scope_label(ref.scope, role=role_label or None, agent="override")
 
 
 def rule_link(ref: RuleRef) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from cc_rules.models import AgentChannelState, Interaction, Message, StatusChange
+from cc_rules.services.audit import LEDGER_COLUMNS
 
 from .base import ReadOnlyAdmin, ReadOnlyInline
 
@@ -33,21 +34,11 @@ class StatusChangeAdmin(ReadOnlyAdmin):
     list_select_related = ["agent__user", "channel"]
     ordering = ["-at", "-id"]
     show_full_result_count = False  # the ledger grows large; skip the second COUNT(*)
+    # The compliance columns (the API's and the CSV's), then what only the admin shows.
     fields = [
-        "agent",
-        "seq",
-        "channel",
-        "event",
-        "from_status",
-        "to_status",
-        "reason",
-        "cause",
-        "rule",
-        "actor",
+        *(column for column in LEDGER_COLUMNS if column != "id"),
         "actor_name",
-        "request_id",
         "interaction_id",
-        "at",
         "prev_hash",
         "hash",
     ]

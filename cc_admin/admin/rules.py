@@ -14,8 +14,10 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils.html import format_html
 
 from cc_admin.forms import RULE_HELP, VALUE_HELP, RuleForm, RuleRowsFormSet
+from cc_rules.choices import Scope
 from cc_rules.engine.rulebook import RULES
 from cc_rules.models import ReasonCode, Role, Rule
+from cc_rules.services.rule_history import reason_code_label, scope_label
 
 from .base import HistoricalRecordsAdmin, HistoryAdmin, key_label, show_value
 
@@ -83,11 +85,7 @@ class RuleAdmin(HistoryAdmin):
 
     @admin.display(description="applies to", ordering="scope")
     def target(self, obj: Rule) -> str:
-        if obj.scope == "role":
-            return f"role {obj.role}"
-        if obj.scope == "agent":
-            return f"agent {obj.agent}"
-        return "everyone"
+        return scope_label(obj.scope, role=obj.role, agent=obj.agent, everyone="everyone")
 
     @admin.display(description="value", ordering="value")
     def shown_value(self, obj: Rule) -> str:
@@ -115,12 +113,12 @@ class HistoricalRuleAdmin(HistoricalRecordsAdmin):
 
     @admin.display(description="rule")
     def record(self, record) -> str:
-        if record.scope == "role":
-            target = f"role {related(record, 'role')}"
-        elif record.scope == "agent":
-            target = f"agent {related(record, 'agent')}"
-        else:
-            target = "everyone"
+        target = scope_label(
+            record.scope,
+            role=related(record, "role") if record.scope == Scope.ROLE else None,
+            agent=related(record, "agent") if record.scope == Scope.AGENT else None,
+            everyone="everyone",
+        )
         where = f" [{record.channel_id}]" if record.channel_id else ""
         return format_html(
             "{}{} — {} <small>(rule #{})</small>", key_label(record.key), where, target, record.id
@@ -147,7 +145,7 @@ class HistoricalReasonCodeAdmin(HistoricalRecordsAdmin):
 
     @admin.display(description="reason code")
     def record(self, record) -> str:
-        return f"{record.code} ({related(record, 'role') if record.role_id else 'global'})"
+        return reason_code_label(record.code, related(record, "role") if record.role_id else None)
 
     def describe_created(self, record) -> list[tuple[str, str]]:
         return [("code", record.code), ("label", record.label)]

@@ -2,11 +2,11 @@
 
 from django.urls import path
 
-from . import audit
+from .audit_views import RuleChangeList, StatusChangeList, TimeInStatusView, VerifyView
 
 urlpatterns = [
-    path("status-changes/", audit.StatusChangeList.as_view(), name="audit-status-changes"),
-    path("time-in-status/", audit.TimeInStatusView.as_view(), name="audit-time-in-status"),
-    path("verify/", audit.VerifyView.as_view(), name="audit-verify"),
-    path("rule-changes/", audit.RuleChangeList.as_view(), name="audit-rule-changes"),
+    path("status-changes/", StatusChangeList.as_view(), name="audit-status-changes"),
+    path("time-in-status/", TimeInStatusView.as_view(), name="audit-time-in-status"),
+    path("verify/", VerifyView.as_view(), name="audit-verify"),
+    path("rule-changes/", RuleChangeList.as_view(), name="audit-rule-changes"),
 ]

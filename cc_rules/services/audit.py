@@ -27,13 +27,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from cc_rules.choices import Event, Status
 from cc_rules.models import Agent, Interaction, StatusChange
 from cc_rules.models.agents import GENESIS_HASH
+from cc_rules.permissions_setup import COMPLIANCE, SUPERVISOR
+from cc_rules.selectors import db_now
 from cc_rules.services.history import row_hash
 
 DND = "dnd"
@@ -42,6 +44,32 @@ CHUNK_SIZE = 2000
 US = timedelta(microseconds=1)
 
 Key = tuple[int, str | None, str]  # (agent id, channel or None, status or series)
+
+# The ledger as compliance reads it: the API's JSON rows, its CSV export and the admin's detail
+# page show these columns, in this order. Each maps to the ORM path its value is read from.
+LEDGER_COLUMNS = {
+    "id": "id",
+    "seq": "seq",
+    "agent": "agent__user__username",
+    "channel": "channel_id",
+    "event": "event",
+    "from_status": "from_status",
+    "to_status": "to_status",
+    "reason": "reason",
+    "cause": "cause",
+    "rule": "rule",
+    "actor": "actor_name",  # the username kept on the row, so it survives the user's deletion
+    "request_id": "request_id",
+    "at": "at",
+}
+AUDIT_GROUPS = (COMPLIANCE, SUPERVISOR)
+
+
+def can_read_audit(user: Any) -> bool:
+    """Compliance staff, supervisors and superusers read the audit (API and dashboards)."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name__in=AUDIT_GROUPS).exists()
 
 
 # --- verification -------------------------------------------------------------------------------
@@ -151,15 +179,6 @@ def _broken(row: StatusChange, checked: int, problem: str) -> VerifyResult:
 
 
 # --- time in status -----------------------------------------------------------------------------
-def database_now() -> datetime:
-    """The database clock on PostgreSQL (the clock ``at`` comes from), else the process clock."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT clock_timestamp()")
-            return cursor.fetchone()[0]
-    return timezone.now()
-
-
 def time_in_status(
     *,
     agent: Agent | int | None = None,
@@ -175,7 +194,7 @@ def time_in_status(
     Python path is the SQLite fallback and gives the same result on either database.
     """
     if now is None:
-        now = database_now()
+        now = db_now()
     agent_id = agent.pk if isinstance(agent, Agent) else agent
     hi = min(until, now)
     if hi <= since:

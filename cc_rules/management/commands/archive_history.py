@@ -1,41 +1,29 @@
 """``manage.py archive_history``: move status history older than the retention to a file (R16).
 
-The cutoff is ``--before DATE`` or, by default, now minus ``CC_HISTORY_RETENTION_DAYS``. Rows
-older than it are written to ``--out DIR`` (default ``var/archive``) as a gzip'd JSON-lines
-file with each agent's chain head and a manifest holding the file's SHA-256; the file is read
-back and verified, and only then are exactly those rows deleted, in one transaction, through
-the documented bypass (``SET LOCAL cc_rules.archiving = 'on'``; never ``pgtrigger.ignore``).
+The cutoff is ``--before DATE`` (a date or an ISO datetime, read by the audit filters'
+``parse_moment``: UTC unless it names an offset) or, by default, now minus
+``CC_HISTORY_RETENTION_DAYS``. Rows older than it are written to ``--out DIR`` (default
+``var/archive``) as a gzip'd JSON-lines file with each agent's chain head and a manifest
+holding the file's SHA-256; the file is read back and verified, and only then are exactly
+those rows deleted, in one transaction, through the documented bypass
+(``SET LOCAL cc_rules.archiving = 'on'``; never ``pgtrigger.ignore``).
 ``verify_history`` reports the remaining chain intact afterwards. See
 ``cc_rules.services.audit_archive`` for the file format.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_date, parse_datetime
 
+from cc_rules.filtersets import parse_moment
 from cc_rules.models import StatusChange
-from cc_rules.services.audit import database_now
+from cc_rules.selectors import db_now
 from cc_rules.services.audit_archive import ArchiveError, archive_history
-
-
-def parse_cutoff(value: str) -> datetime:
-    """``YYYY-MM-DD`` (midnight UTC) or an ISO datetime (UTC when it names no offset)."""
-    try:
-        moment = parse_datetime(value)
-        if moment is None:
-            day = parse_date(value)
-            if day is None:
-                raise ValueError
-            moment = datetime.combine(day, time.min)
-    except ValueError as exc:
-        raise CommandError(f"--before: {value!r} is not a date or datetime.") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
@@ -62,9 +50,12 @@ class Command(BaseCommand):
         dry_run: bool = False,
         **options: Any,
     ) -> None:
-        now = database_now()
+        now = db_now()
         if before:
-            cutoff = parse_cutoff(before)
+            try:
+                cutoff = parse_moment(before)
+            except ValueError as exc:
+                raise CommandError(f"--before {before!r}: {exc}") from exc
         else:
             cutoff = now - timedelta(days=settings.CC_HISTORY_RETENTION_DAYS)
         out_dir = out or Path(settings.VAR_DIR) / "archive"

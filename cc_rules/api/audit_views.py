@@ -1,0 +1,294 @@
+"""Compliance endpoints under /api/v1/audit/ (R16; API.md "Compliance"): read-only.
+
+Readers are the ``compliance`` and ``supervisor`` groups and superusers; agents and the router
+get 403, anonymous callers 401. Views validate the query and make one call: a queryset
+filtered by ``cc_rules.filtersets``, or a function of ``cc_rules.services.audit`` /
+``cc_rules.services.rule_history``. The CSV export lives in ``audit_csv``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import serializers
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from cc_rules.filtersets import StatusChangeFilter, parse_moment
+from cc_rules.models import Agent, StatusChange
+from cc_rules.selectors import db_now
+from cc_rules.services.audit import LEDGER_COLUMNS, can_read_audit, time_in_status, verify_chain
+from cc_rules.services.rule_history import (
+    ACTIONS,
+    RULE_HISTORIES,
+    rule_change_keys,
+    rule_changes,
+)
+
+from .audit_csv import CSV_COLUMNS, CsvAwareMixin, CSVRenderer, iso, stream_status_changes_csv
+from .pagination import CursorPage
+
+
+class CanReadAudit(BasePermission):
+    message = "Only compliance staff, supervisors and admins may read the audit."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return can_read_audit(request.user)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class MomentField(serializers.Field):
+    """A query parameter read with ``parse_moment`` (the filters' parser)."""
+
+    def to_internal_value(self, data: Any) -> datetime:
+        try:
+            return parse_moment(str(data).strip())
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from exc
+
+    def to_representation(self, value: datetime) -> str:
+        return iso(value)
+
+
+class AuditError(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    rule = serializers.CharField(allow_null=True)
+
+
+# Errors are JSON whatever was negotiated (see CsvAwareMixin).
+ERRORS = {
+    (400, "application/json"): OpenApiResponse(
+        AuditError, description="`invalid`: a query parameter is not valid."
+    ),
+    (401, "application/json"): OpenApiResponse(AuditError, description="`not_authenticated`."),
+    (403, "application/json"): OpenApiResponse(
+        AuditError, description="`forbidden`: only compliance, supervisors and admins."
+    ),
+    (503, "application/json"): OpenApiResponse(AuditError, description="`database_unavailable`."),
+}
+
+
+class AuditView(GenericAPIView):
+    permission_classes = [CanReadAudit]
+    queryset = StatusChange.objects.none()  # for the schema; the views call services
+
+
+def agent_named(username: str) -> Agent:
+    """The agent with this username, else a 400 on the ``agent`` parameter."""
+    agent = Agent.objects.filter(user__username=username).first()
+    if agent is None:
+        raise serializers.ValidationError({"agent": "No agent with this username."})
+    return agent
+
+
+# --- status changes -----------------------------------------------------------------------------
+class StatusChangeSerializer(serializers.ModelSerializer):
+    agent = serializers.CharField(source="agent.user.username")
+    actor = serializers.CharField(source="actor_name", help_text="Username, or empty (system).")
+
+    class Meta:
+        model = StatusChange
+        fields = CSV_COLUMNS
+
+
+class StatusChangePage(CursorPage):
+    ordering = ("at", "id")
+
+
+@extend_schema(
+    tags=["audit"],
+    summary="Status, DND and pending history (oldest first)",
+    description=(
+        "Every change of status, DND and pending status (R16), oldest first by (`at`, `id`), "
+        "cursor-paginated. `Accept: text/csv` or `?format=csv` streams the same columns as CSV "
+        "(every matching row, no pagination) in constant memory."
+    ),
+    parameters=[
+        OpenApiParameter(
+            "format", str, enum=["json", "csv"], description="`csv` streams a CSV file."
+        ),
+    ],
+    responses={
+        (200, "application/json"): StatusChangeSerializer(many=True),
+        (200, "text/csv"): OpenApiResponse(
+            OpenApiTypes.STR,
+            description="CSV with a header row: " + ", ".join(LEDGER_COLUMNS) + ".",
+            examples=[
+                OpenApiExample(
+                    "CSV",
+                    value=",".join(LEDGER_COLUMNS)
+                    + "\n17,4,alice,voice,status,not_ready,ready,,agent,,alice,"
+                    "9f0c,2026-01-05T09:00:00.123456Z\n",
+                    media_type="text/csv",
+                )
+            ],
+        ),
+        **ERRORS,
+    },
+)
+class StatusChangeList(CsvAwareMixin, ListAPIView):
+    permission_classes = [CanReadAudit]
+    serializer_class = StatusChangeSerializer
+    filterset_class = StatusChangeFilter
+    filter_backends = [filters.DjangoFilterBackend]
+    pagination_class = StatusChangePage
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+    queryset = StatusChange.objects.select_related("agent__user").order_by("at", "id")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        if request.accepted_renderer.format != "csv":
+            return super().list(request, *args, **kwargs)
+        queryset = self.filter_queryset(StatusChange.objects.all())
+        response = StreamingHttpResponse(
+            stream_status_changes_csv(queryset), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="status-changes.csv"'
+        return response
+
+
+# --- time in status -----------------------------------------------------------------------------
+class TimeInStatusQuery(serializers.Serializer):
+    agent = serializers.CharField(required=False, help_text="Agent username (default: all).")
+    since = MomentField(required=False, help_text="Default: `until` minus one day.")
+    until = MomentField(required=False, help_text="Default: now.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "agent" in attrs:
+            attrs["agent"] = agent_named(attrs["agent"])
+        since, until = attrs.get("since"), attrs.get("until")
+        if since and until and until <= since:
+            raise serializers.ValidationError({"until": "Must be later than since."})
+        return attrs
+
+
+class TimeInStatusRow(serializers.Serializer):
+    agent = serializers.CharField()
+    channel = serializers.CharField(allow_null=True, help_text="null for the `dnd` series.")
+    status = serializers.CharField(
+        help_text="`ready`, `not_ready`, `after_call_work`, or the series `dnd` and `handling`."
+    )
+    seconds = serializers.IntegerField(help_text="Whole seconds (total floored).")
+
+
+@extend_schema(
+    tags=["audit"],
+    summary="Seconds per agent, channel and status over a range",
+    description=(
+        "Computed in SQL from the history (window functions): intervals crossing `since` or "
+        "`until` are split at the edge and an open interval counts up to now. Extra series: "
+        "`dnd` (channel null) and `handling` (open work on the channel while `ready`; part of "
+        "`ready`, not added to it). `logged_off` time is not reported. Each total is summed in "
+        "microseconds and floored to whole seconds."
+    ),
+    parameters=[TimeInStatusQuery],
+    responses={200: TimeInStatusRow(many=True), **ERRORS},
+)
+class TimeInStatusView(AuditView):
+    pagination_class = None
+
+    def get(self, request: Request) -> Response:
+        query = TimeInStatusQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        now = db_now()
+        until = query.validated_data.get("until", now)
+        since = query.validated_data.get("since", until - timedelta(days=1))
+        rows = time_in_status(
+            agent=query.validated_data.get("agent"), since=since, until=until, now=now
+        )
+        return Response(TimeInStatusRow(rows, many=True).data)
+
+
+# --- verify -------------------------------------------------------------------------------------
+class VerifyBody(serializers.Serializer):
+    intact = serializers.BooleanField()
+    first_broken = serializers.IntegerField(allow_null=True, help_text="Id of the first bad row.")
+    rows_checked = serializers.IntegerField()
+    problem = serializers.CharField(allow_blank=True, help_text="Why the row is broken.")
+
+
+@extend_schema(
+    tags=["audit"],
+    summary="Verify the history's hash chain",
+    description=(
+        "Recomputes every row's SHA-256 and checks `seq` continuity and `prev_hash` linkage "
+        "per agent (rows archived away start the chain at the oldest remaining row). Streams "
+        "the whole ledger: use `agent` to check one agent."
+    ),
+    parameters=[OpenApiParameter("agent", str, description="Agent username (default: all).")],
+    responses={200: VerifyBody, **ERRORS},
+)
+class VerifyView(AuditView):
+    pagination_class = None
+
+    def get(self, request: Request) -> Response:
+        username = request.query_params.get("agent")
+        result = verify_chain(agent_named(username).pk if username else None)
+        return Response(VerifyBody(result).data)
+
+
+# --- rule changes -------------------------------------------------------------------------------
+class RuleChangeQuery(serializers.Serializer):
+    model = serializers.ChoiceField(choices=list(RULE_HISTORIES), required=False)
+    since = MomentField(required=False)
+    until = MomentField(required=False)
+
+
+class FieldChange(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+class RuleChange(serializers.Serializer):
+    id = serializers.CharField(help_text="`<model>:<history id>`.")
+    model = serializers.ChoiceField(choices=list(RULE_HISTORIES))
+    object_id = serializers.IntegerField()
+    object = serializers.CharField(help_text="Which rule, role or reason code.")
+    action = serializers.ChoiceField(choices=list(ACTIONS.values()))
+    who = serializers.CharField(allow_null=True, help_text="Username, null if unknown.")
+    when = serializers.DateTimeField()
+    reason = serializers.CharField(allow_null=True, help_text="The change reason, if given.")
+    changes = FieldChange(many=True, help_text="Old and new value of every field that changed.")
+
+
+class RuleChangePage(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+@extend_schema(
+    tags=["audit"],
+    summary="Who changed which rule, role or reason code, when; old and new values",
+    description="From django-simple-history, newest first. Admin changes name the admin user.",
+    parameters=[RuleChangeQuery],
+    responses={200: RuleChange(many=True), **ERRORS},
+)
+class RuleChangeList(AuditView, ListAPIView):
+    pagination_class = RuleChangePage
+    serializer_class = RuleChange
+
+    def get_queryset(self) -> QuerySet:
+        query = RuleChangeQuery(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return rule_change_keys(**query.validated_data)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(RuleChange(rule_changes(page or []), many=True).data)
