@@ -12,7 +12,7 @@ from django.db import connection, connections, transaction
 
 from cc_rules.models import Agent, IdempotencyRecord, Interaction, StatusChange
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_data")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_world")]
 
 DND = "/api/v1/me/dnd/"
 LOGIN = "/api/v1/me/login/"

@@ -10,7 +10,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from cc_rules.models import (
@@ -25,21 +24,12 @@ from cc_rules.models import (
 from cc_rules.services import interactions as svc
 
 API = "/api/v1"
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_world")]
 
 
 @pytest.fixture(autouse=True)
 def _no_wakeups(settings):
     settings.CC_SEND_WAKEUPS = False
-
-
-@pytest.fixture
-def demo(db, settings):
-    """The demo data. ``seed_demo`` refuses to run with DEBUG off, which pytest-django forces,
-    so DEBUG is on only while seeding (until the shared ``demo`` fixture does this itself)."""
-    settings.DEBUG = True
-    call_command("seed_demo", "--quiet")
-    settings.DEBUG = False
 
 
 @pytest.fixture

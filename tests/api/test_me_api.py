@@ -13,10 +13,9 @@ import pytest
 from django.utils import timezone
 
 from cc_rules.models import Agent, Interaction, Rule, StatusChange
-from tests.demo_seed import demo, demo_module  # noqa: F401  (see tests/demo_seed.py)
 from tests.services.history_checks import assert_history_consistent
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_world_module")]
 
 ME = "/api/v1/me/"
 LOGIN = "/api/v1/me/login/"

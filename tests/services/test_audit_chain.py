@@ -51,7 +51,7 @@ def append(
 
 
 @pytest.fixture
-def ledger(demo):
+def ledger(demo_world):
     """Five rows for alice and three for bob, a minute apart."""
     rows = []
     for i, status in enumerate(["not_ready", "ready", "not_ready", "ready", "after_call_work"]):
@@ -177,7 +177,7 @@ def test_verify_finds_a_deleted_row_and_a_cut_tail(ledger):
     assert "head is seq 5" in result.problem
 
 
-def test_it_archives_old_rows_into_a_verified_file_and_verify_stays_intact(demo, tmp_path):
+def test_it_archives_old_rows_into_a_verified_file_and_verify_stays_intact(demo_world, tmp_path):
     now = datetime.now(UTC)
     old = [
         append("alice", now - timedelta(days=800, minutes=10 - i), s)
@@ -217,7 +217,7 @@ def test_it_archives_old_rows_into_a_verified_file_and_verify_stays_intact(demo,
 
 
 @pytest.mark.postgres
-def test_archiving_lifts_protection_only_for_its_own_delete(demo, tmp_path):
+def test_archiving_lifts_protection_only_for_its_own_delete(demo_world, tmp_path):
     now = datetime.now(UTC)
     append("alice", now - timedelta(days=800), "not_ready")
     keep = append("alice", now - timedelta(days=1), "ready")
@@ -233,7 +233,7 @@ def test_archiving_lifts_protection_only_for_its_own_delete(demo, tmp_path):
         raw(f"DELETE FROM {TABLE} WHERE id = %s", [keep.pk])
 
 
-def test_a_forged_archive_head_is_reported(demo, tmp_path):
+def test_a_forged_archive_head_is_reported(demo_world, tmp_path):
     now = datetime.now(UTC)
     append("alice", now - timedelta(days=800), "not_ready")
     append("alice", now - timedelta(days=799), "ready")

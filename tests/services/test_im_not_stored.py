@@ -17,7 +17,6 @@ import uuid
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection, models
 from django.db.models.functions import Cast
 from django.test.utils import CaptureQueriesContext, override_settings
@@ -32,10 +31,8 @@ TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 
 
 @pytest.fixture
-def seeded(db, settings):
+def seeded(demo_world, settings):
     settings.CC_SEND_WAKEUPS = False
-    settings.DEBUG = True  # seed_demo refuses to run without it
-    call_command("seed_demo", "--quiet")
 
 
 def _rows_with(marker: str) -> list[str]:

@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from django.core.management import call_command
 from django.db import close_old_connections, connection, transaction
 
 from cc_rules.models import Agent, Interaction, Rule
@@ -25,11 +24,8 @@ ROUNDS = 20
 
 
 @pytest.fixture
-def demo(transactional_db, settings):
+def demo(transactional_db, demo_world, settings):
     settings.CC_SEND_WAKEUPS = False
-    settings.DEBUG = True  # seed_demo refuses to run without it
-    call_command("seed_demo", "--quiet")
-    settings.DEBUG = False
 
 
 def agent(username: str) -> Agent:

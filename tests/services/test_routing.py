@@ -15,7 +15,7 @@ from cc_rules.services import status as status_service
 pytestmark = pytest.mark.django_db
 
 
-def test_routing_reaches_past_the_first_batch_of_candidates_at_their_caps(demo, settings):
+def test_routing_reaches_past_the_first_batch_of_candidates_at_their_caps(demo_world, settings):
     settings.CC_SEND_WAKEUPS = False
     User = get_user_model()
     role = Role.objects.get(name="blended")  # chat cap 2

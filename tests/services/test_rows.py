@@ -40,7 +40,7 @@ def _same(a: Model, b: Model) -> None:
 
 
 @pytest.fixture
-def alice(demo):
+def alice(demo_world):
     """alice with channel states (chat ready) and chat work in every state."""
     agent = Agent.objects.select_related("user", "role").get(user__username="alice")
     now = timezone.now()
@@ -177,7 +177,7 @@ def test_insert_writes_what_save_would(alice):
     assert active_agent_named("nobody") is None
 
 
-def test_session_reads_answers_for_an_agent_without_states(demo):
+def test_session_reads_answers_for_an_agent_without_states(demo_world):
     bob = Agent.objects.get(user__username="bob")
     AgentChannelState.objects.filter(agent=bob).delete()
     now, version, states = session_reads(bob)

@@ -14,15 +14,12 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection
-from django.test import override_settings
 from django.utils import timezone
 
 from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
 from cc_rules.services import status as svc
 from cc_rules.services.errors import ServiceError
-from tests.demo_seed import FAST_HASHERS
 from tests.services.history_checks import assert_history_consistent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -32,11 +29,9 @@ ROUNDS = 3
 
 
 @pytest.fixture
-def seeded(transactional_db):
+def seeded(transactional_db, demo_world):
     """The demo data, committed (threads must see it). ``transactional_db`` is named so that
     conftest lifts history protection for the final flush."""
-    with override_settings(DEBUG=True, PASSWORD_HASHERS=FAST_HASHERS):
-        call_command("seed_demo", "--quiet")
 
 
 def requests_for(agent_id: int, actor) -> list[Callable[[], object]]:

@@ -53,7 +53,6 @@ from cc_rules.models import Agent, AgentChannelState, Interaction
 from cc_rules.services import interactions, timers
 from cc_rules.services import status as svc
 from cc_rules.services.errors import Invalid, NotFound, Refused, ServiceError
-from tests.demo_seed import demo, demo_module  # noqa: F401  (see tests/demo_seed.py)
 from tests.services.history_checks import assert_history_consistent
 
 AGENTS = ("alice", "bob")
@@ -333,7 +332,7 @@ class StatusMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("demo")
+@pytest.mark.usefixtures("demo_world_module")
 def test_random_sessions_always_leave_a_history_that_tiles_time():
     run_state_machine_as_test(
         StatusMachine,

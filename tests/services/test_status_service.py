@@ -19,10 +19,9 @@ from cc_rules.services import interactions, timers
 from cc_rules.services import status as svc
 from cc_rules.services.errors import Invalid, NotFound, Refused
 from cc_rules.services.sessions import open_session
-from tests.demo_seed import demo, demo_module  # noqa: F401  (see tests/demo_seed.py)
 from tests.services.history_checks import assert_history_consistent
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_world_module")]
 
 
 def agent(username: str) -> Agent:

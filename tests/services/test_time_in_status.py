@@ -220,7 +220,7 @@ def histories(draw):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(case=histories())
-def test_report_matches_brute_force_on_random_histories(demo, case):
+def test_report_matches_brute_force_on_random_histories(demo_world, case):
     rows, work, since, until, now, agent = case
     expected = brute_force(rows, work, since, until, now, agent)
     for path, got in reports(rows, work, since, until, now, agent).items():
@@ -232,7 +232,7 @@ def m(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def test_an_interval_crossing_both_edges_is_split_at_them(demo):
+def test_an_interval_crossing_both_edges_is_split_at_them(demo_world):
     rows = [
         Row("alice", "status", "voice", "ready", m(-60)),
         Row("alice", "status", "voice", "not_ready", m(30)),
@@ -245,7 +245,7 @@ def test_an_interval_crossing_both_edges_is_split_at_them(demo):
         ]
 
 
-def test_the_open_last_interval_counts_up_to_now_and_no_further(demo):
+def test_the_open_last_interval_counts_up_to_now_and_no_further(demo_world):
     rows = [
         Row("alice", "status", "chat", "ready", m(0)),
         Row("alice", "dnd", None, "on", m(1)),
@@ -263,7 +263,7 @@ def test_the_open_last_interval_counts_up_to_now_and_no_further(demo):
         ]
 
 
-def test_handling_needs_the_channel_ready(demo):
+def test_handling_needs_the_channel_ready(demo_world):
     rows = [
         Row("bob", "status", "voice", "not_ready", m(0)),
         Row("bob", "status", "voice", "ready", m(10)),
@@ -280,7 +280,7 @@ def test_handling_needs_the_channel_ready(demo):
         ]
 
 
-def test_a_window_after_now_or_empty_reports_nothing(demo):
+def test_a_window_after_now_or_empty_reports_nothing(demo_world):
     rows = [Row("alice", "status", "voice", "ready", m(0))]
     for since, until in [(m(30), m(60)), (m(10), m(10))]:
         got = reports(rows, [], since, until, now=m(20))

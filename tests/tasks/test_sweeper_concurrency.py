@@ -23,7 +23,7 @@ from .calls import FAST_HASHER, bulk_agents_in_acw
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("transactional_db", "demo"),
+    pytest.mark.usefixtures("transactional_db", "demo_world"),
 ]
 
 AGENTS = 50
@@ -33,7 +33,6 @@ ROUNDS = 3
 @pytest.fixture(autouse=True)
 def _settings(settings):
     settings.CC_SEND_WAKEUPS = False
-    settings.DEBUG = True  # seed_demo (the `demo` fixture) refuses to run with DEBUG off
     settings.PASSWORD_HASHERS = FAST_HASHER
 
 

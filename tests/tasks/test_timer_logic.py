@@ -40,13 +40,12 @@ from .calls import (
 )
 
 API = "/api/v1"
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_world")]
 
 
 @pytest.fixture(autouse=True)
 def _no_wakeups(settings):
     settings.CC_SEND_WAKEUPS = False
-    settings.DEBUG = True  # seed_demo (the `demo` fixture) refuses to run with DEBUG off
     settings.PASSWORD_HASHERS = FAST_HASHER  # the demo's ten users hash in microseconds
 
 
