@@ -316,3 +316,49 @@ def a_router(username: str = "router"):
 def a_router_client(username: str = "router") -> APIClient:
     user = get_user_model().objects.filter(username=username).first() or a_router(username)
     return client_for(user)
+
+
+# -- role recipes -------------------------------------------------------------------------------
+# Configurations several modules test against, written out here rather than read from the
+# demo: ``a_role("blended", **BLENDED)``. Rules not named keep the rulebook's global defaults.
+BLENDED = {
+    "visible": ["voice", "email", "chat", "im"],
+    "rules": {
+        "channel_cap": {"voice": 1, "chat": 2, "email": 3},
+        "total_cap": 6,
+        "pending_enabled": True,  # R8: a status asked for during open work waits
+        "acw_enabled": {"voice": True},
+        "acw_seconds": {"voice": 15},
+        "acw_after_timer": {"voice": "ready"},
+        "acw_extendable": {"voice": True},
+        "after_done": {"voice": "ready"},
+        "mark_done_required": {"email": True},
+    },
+}
+VOICE_ONLY = {
+    "visible": ["voice", "im"],
+    "rules": {
+        "channel_cap": {"voice": 1},
+        "pending_enabled": False,  # R7: a status applies at once, even during a call
+        "acw_enabled": {"voice": True},
+        "acw_seconds": {"voice": 10},
+        "acw_after_timer": {"voice": "not_ready"},
+        "acw_extendable": {"voice": False},
+    },
+}
+SINGLE_TASK = {
+    "visible": ["voice", "email", "chat"],
+    "rules": {"channel_cap": {"voice": 1, "email": 1, "chat": 1}, "total_cap": 1},
+}
+EMAIL_SPECIALIST = {
+    "visible": ["email"],
+    "rules": {"channel_cap": {"email": 5}, "after_done": {"email": "manual"}},
+}
+SOCIAL = {
+    "visible": ["chat", "facebook", "twitter", "workitem", "cobrowse"],
+    "rules": {
+        "channel_cap": {"chat": 3, "facebook": 2, "twitter": 2, "workitem": 2, "cobrowse": 2},
+        "total_cap": 5,
+    },
+}
+REASONS = ("break", "lunch", "meeting", "training")
