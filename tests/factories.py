@@ -327,6 +327,7 @@ BLENDED = {
         "channel_cap": {"voice": 1, "chat": 2, "email": 3},
         "total_cap": 6,
         "pending_enabled": True,  # R8: a status asked for during open work waits
+        "pending_release_on": ["hangup", "chat_ended", "sent", "workbin"],
         "acw_enabled": {"voice": True},
         "acw_seconds": {"voice": 15},
         "acw_after_timer": {"voice": "ready"},
