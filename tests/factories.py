@@ -271,7 +271,9 @@ def an_agent(
     """
     if role is None:
         role = a_role(visible=visible)
-    user_fields = {k: fields.pop(k) for k in ("first_name", "email", "is_staff") if k in fields}
+    user_fields = {
+        k: fields.pop(k) for k in ("first_name", "email", "is_staff", "password") if k in fields
+    }
     user = a_user(username, groups=[AGENT, *groups], **user_fields)
     agent = AgentFactory(user=user, role=role, rules=rules or {}, **fields)
     ready_on = list(ready_on)
@@ -308,9 +310,9 @@ def client_for(who=None) -> APIClient:
     return client
 
 
-def a_router(username: str = "router"):
+def a_router(username: str = "router", **fields: Any):
     """The service account that offers inbound work."""
-    return a_user(username, groups=[ROUTER])
+    return a_user(username, groups=[ROUTER], **fields)
 
 
 def a_router_client(username: str = "router") -> APIClient:

@@ -10,8 +10,13 @@ import contextlib
 
 import pytest
 import redis
+from django.db import transaction
+from django.test import override_settings
 
 from cc_rules.api import throttling
+from cc_rules.models import Channel, RulesVersion
+from cc_rules.reference_data import ensure_reference_data
+from tests.conftest import FAST_HASHERS
 
 
 @pytest.fixture(autouse=True)
@@ -54,10 +59,26 @@ def snapshot():
 
 
 @pytest.fixture(scope="module")
-def world(demo_world_module, django_db_blocker):
-    """Alice's interactions in every shape (tests/api/world.py), built once per module inside
-    ``demo_world_module``'s transaction: every test sees the same ids and state."""
-    from .world import build_state
+def world(django_db_setup, django_db_blocker):
+    """The cast (``build_cast``) and alice's interactions in every shape (``build_state``), in
+    tests/api/world.py, built once per module inside a transaction rolled back when the module
+    ends: every test sees the same ids and state, each in a savepoint of its own. Never use it
+    in a module with ``transaction=True`` tests."""
+    from .world import build_cast, build_state
 
     with django_db_blocker.unblock():
-        return build_state()
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            ensure_reference_data(Channel, RulesVersion)
+            with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+                build_cast()
+            ids = build_state()
+        except BaseException:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+            raise
+    yield ids
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        atomic.__exit__(None, None, None)
