@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -87,21 +87,57 @@ def _allow_flush_of_protected_history(request, _reference_data):
         cursor.execute("SET cc_rules.archiving = 'on'")
 
 
-@pytest.fixture
-def demo(db):
-    """The demo configuration and users of fixtures/demo.json.
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-    pytest-django runs tests with DEBUG off, where seed_demo rightly refuses (demo
-    passwords); DEBUG is on only while seeding.
-    """
-    with override_settings(DEBUG=True):
+
+def seed_demo_world() -> None:
+    """fixtures/demo.json through ``seed_demo``. pytest-django runs tests with DEBUG off, where
+    seed_demo rightly refuses (demo passwords): DEBUG is on only while seeding, and the hasher
+    is fast (hashing the demo's nine passwords is not under test)."""
+    with override_settings(DEBUG=True, PASSWORD_HASHERS=FAST_HASHERS):
         call_command("seed_demo", "--quiet")
+
+
+@pytest.fixture
+def demo_world(db):
+    """The demo configuration and personas (alice, bob, sam, cora, router, …), seeded for this
+    test (committed in a ``transaction=True`` test).
+
+    Only for tests that really want the demo: tests of the demo itself, browser tests and the
+    schema fuzz. Every other test builds the data it reads (tests/factories.py).
+    """
+    seed_demo_world()
+
+
+@pytest.fixture(scope="module")
+def demo_world_module(django_db_setup, django_db_blocker):
+    """``demo_world`` seeded once for a module of non-transactional tests (~700 queries saved
+    per test).
+
+    Seeded inside a module-wide transaction that is rolled back when the module ends; each test
+    runs in a savepoint inside it (pytest-django's ``db``), as Django's
+    ``TestCase.setUpTestData`` does. Never use it in a module with ``transaction=True`` tests.
+    """
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            ensure_reference_data(Channel, RulesVersion)
+            seed_demo_world()
+        except BaseException:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+            raise
+    yield
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        atomic.__exit__(None, None, None)
 
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
-    """The demo creates nine users; the production hasher is deliberately slow."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    """Tests create users; the production hasher is deliberately slow."""
+    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 @pytest.fixture

@@ -73,12 +73,12 @@ def login(client, username: str):
 
 
 @pytest.fixture
-def root(client, demo):
+def root(client, demo_world):
     return login(client, "admin")
 
 
 @pytest.fixture
-def live(demo):
+def live(demo_world):
     """Alice logged in (status rows and history exist) with one chat offered to her."""
     alice = Agent.objects.get(user__username="alice")
     status_service.session_login(alice.pk, channels=None, actor=None, request_id="test")
@@ -338,14 +338,14 @@ def test_a_superuser_can_revert_a_rule_through_its_history(root):
     assert rule.value == 6
 
 
-def test_compliance_sees_the_history_button_on_a_rule(client, demo):
+def test_compliance_sees_the_history_button_on_a_rule(client, demo_world):
     login(client, "cora")
     rule = some_object("rule")
     _, html = page(client, "rule_change", rule)
     assert reverse("admin:cc_rules_rule_history", args=[rule]) in html
 
 
-def test_agents_without_staff_status_do_not_reach_the_admin(client, demo):
+def test_agents_without_staff_status_do_not_reach_the_admin(client, demo_world):
     login(client, "alice")
     response = client.get(reverse("admin:cc_rules_rule_changelist"))
     assert response.status_code == 302

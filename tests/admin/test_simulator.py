@@ -38,7 +38,7 @@ def decision(html: str) -> str:
 
 
 @pytest.fixture
-def root(client, demo):
+def root(client, demo_world):
     return login(client, "admin")
 
 
@@ -113,12 +113,12 @@ def test_the_agent_page_links_to_the_simulator(root):
 
 
 @pytest.mark.parametrize("username", ["cora", "sam"])
-def test_compliance_and_supervisors_may_use_the_simulator(client, demo, username):
+def test_compliance_and_supervisors_may_use_the_simulator(client, demo_world, username):
     login(client, username)
     assert "<code>channel_not_visible</code>" in decision(simulate(client, "erin", "voice"))
 
 
-def test_agents_cannot_open_the_simulator(client, demo):
+def test_agents_cannot_open_the_simulator(client, demo_world):
     login(client, "alice")
     url = reverse("admin:cc_rules_agent_simulate", args=[agent("alice").pk])
     response = client.get(url, {"channel": "voice", "direction": "inbound"})

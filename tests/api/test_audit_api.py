@@ -65,7 +65,7 @@ def add(
 
 
 @pytest.fixture
-def ledger(demo):
+def ledger(demo_world):
     """Alice and Bob interleaved in time, so id order differs from time order."""
     return [
         add(
@@ -358,7 +358,7 @@ def test_rule_changes_reject_an_unknown_model(ledger, api):
     assert response.json()["code"] == "invalid"
 
 
-def test_the_schema_documents_the_csv_response_and_errors(api, demo):
+def test_the_schema_documents_the_csv_response_and_errors(api, demo_world):
     schema = api("admin").get("/api/schema/?format=json").json()
     get = schema["paths"]["/api/v1/audit/status-changes/"]["get"]
     assert set(get["responses"]["200"]["content"]) == {"application/json", "text/csv"}

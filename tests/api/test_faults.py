@@ -42,7 +42,7 @@ from cc_rules.models import (
     StatusChange,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("demo_data")]
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("demo_world")]
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

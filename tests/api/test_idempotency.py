@@ -11,13 +11,26 @@ from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from cc_rules.models import Agent, IdempotencyRecord, Interaction, StatusChange
+from tests.factories import BLENDED, REASONS, VOICE_ONLY, a_role, a_router, an_agent, reason_codes
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_data")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("people")]
 
 DND = "/api/v1/me/dnd/"
 LOGIN = "/api/v1/me/login/"
 LOGOUT = "/api/v1/me/logout/"
 OFFERS = "/api/v1/interactions/"
+
+
+@pytest.fixture
+def people(db):
+    """alice, sam (blended: voice, e-mail, chat and IM), bob (voice and IM), the router and
+    the global reason codes (break, …)."""
+    reason_codes(*REASONS)
+    blended = a_role("blended", **BLENDED)
+    an_agent("alice", role=blended)
+    an_agent("sam", role=blended)
+    an_agent("bob", role=a_role("voice_only", **VOICE_ONLY))
+    a_router("router")
 
 
 def _put(client, url, body, key=None):

@@ -1,4 +1,4 @@
-"""Interactions over HTTP with the demo data (issue 4; R4-R6, R8-R12; API.md, DECISIONS.md).
+"""Interactions over HTTP (issue 4; R4-R6, R8-R12; API.md, DECISIONS.md).
 
 Every refusal code of this issue is reached through the API with the ``rule`` that decided.
 Wake-ups are off (``CC_SEND_WAKEUPS``): timers are driven by calling the services directly.
@@ -10,7 +10,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from cc_rules.models import (
@@ -23,23 +22,50 @@ from cc_rules.models import (
     StatusChange,
 )
 from cc_rules.services import interactions as svc
+from tests.factories import (
+    BLENDED,
+    EMAIL_SPECIALIST,
+    REASONS,
+    SINGLE_TASK,
+    VOICE_ONLY,
+    WorkbinFactory,
+    a_contact,
+    a_role,
+    a_router,
+    an_agent,
+    reason_codes,
+)
 
 API = "/api/v1"
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("people")]
+
+
+@pytest.fixture
+def people(db):
+    """The cast: alice and sam (blended; sam also a supervisor), bob (voice_only), tom (single
+    task), erin (e-mail only) and the router; extensions 1001 alice, 1002 bob, 1003 tom, 1009
+    sam; the contact Jonas Weber with two phones and two e-mail addresses; the follow-up and
+    escalations workbins; four global reason codes."""
+    reason_codes(*REASONS)
+    blended = a_role("blended", **BLENDED)
+    an_agent("alice", role=blended, extension="1001")
+    an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), extension="1002")
+    an_agent("tom", role=a_role("single_task", **SINGLE_TASK), extension="1003")
+    an_agent("erin", role=a_role("email_specialist", **EMAIL_SPECIALIST), extension=None)
+    an_agent("sam", role=blended, extension="1009", groups=["supervisor"], is_staff=True)
+    a_router("router")
+    a_contact(
+        "Jonas Weber",
+        phones=["+4930123456", "+4915112345678"],
+        emails=["jonas.weber@example.com", "j.weber@example.org"],
+    )
+    WorkbinFactory(name="follow-up")
+    WorkbinFactory(name="escalations")
 
 
 @pytest.fixture(autouse=True)
 def _no_wakeups(settings):
     settings.CC_SEND_WAKEUPS = False
-
-
-@pytest.fixture
-def demo(db, settings):
-    """The demo data. ``seed_demo`` refuses to run with DEBUG off, which pytest-django forces,
-    so DEBUG is on only while seeding (until the shared ``demo`` fixture does this itself)."""
-    settings.DEBUG = True
-    call_command("seed_demo", "--quiet")
-    settings.DEBUG = False
 
 
 @pytest.fixture

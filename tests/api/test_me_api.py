@@ -1,4 +1,4 @@
-"""The agent's own session and the supervisor endpoints over HTTP, with the demo data.
+"""The agent's own session and the supervisor endpoints over HTTP.
 
 R1 (invisible = absent), R2 (per-channel status, login/logout), R3 (DND), R4 (forwarding),
 R7 (pending off: at once), R8 (pending status), R16 (one history row per change), and the
@@ -13,10 +13,42 @@ import pytest
 from django.utils import timezone
 
 from cc_rules.models import Agent, Interaction, Rule, StatusChange
-from tests.demo_seed import demo, demo_module  # noqa: F401  (see tests/demo_seed.py)
+from tests.factories import (
+    BLENDED,
+    EMAIL_SPECIALIST,
+    REASONS,
+    SINGLE_TASK,
+    SOCIAL,
+    VOICE_ONLY,
+    RuleFactory,
+    a_compliance_officer,
+    a_role,
+    a_router,
+    an_agent,
+    reason_codes,
+)
 from tests.services.history_checks import assert_history_consistent
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("people")]
+
+
+@pytest.fixture
+def people(db):
+    """The cast: alice and sam (blended; sam also a supervisor), bob (voice_only), erin (e-mail
+    only), tom (single task), sofia (social), cora (compliance) and the router; extensions
+    1001 alice, 1002 bob, 1003 tom, 1009 sam; four global reason codes and one global rule."""
+    reason_codes(*REASONS)
+    RuleFactory(key="click_to_contact", value=True)
+    blended = a_role("blended", **BLENDED)
+    an_agent("alice", role=blended, extension="1001")
+    an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), extension="1002")
+    an_agent("erin", role=a_role("email_specialist", **EMAIL_SPECIALIST), extension=None)
+    an_agent("tom", role=a_role("single_task", **SINGLE_TASK), extension="1003")
+    an_agent("sofia", role=a_role("social", **SOCIAL), extension=None)
+    an_agent("sam", role=blended, extension="1009", groups=["supervisor"], is_staff=True)
+    a_compliance_officer("cora")
+    a_router("router")
+
 
 ME = "/api/v1/me/"
 LOGIN = "/api/v1/me/login/"

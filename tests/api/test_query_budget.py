@@ -36,7 +36,7 @@ BUDGET = {
 
 
 @pytest.fixture
-def alice(demo, settings):
+def alice(demo_world, settings):
     """alice logged in and ready on chat; every step run once (caches warm)."""
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user_writes": "100000/second"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}

@@ -10,7 +10,7 @@ import pytest
 from cc_rules.api import throttling
 from cc_rules.models import Interaction
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_module")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_world_module")]
 
 TOKEN = "/api/v1/auth/token/"
 DND = "/api/v1/me/dnd/"

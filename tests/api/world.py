@@ -1,4 +1,5 @@
-"""The state API tests start from: alice busy with work in every shape (see ``build_state``)."""
+"""The world the authorization, bad-input and schema tests start from: a small cast built with
+factories (``build_cast``), then alice busy with work in every shape (``build_state``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cc_rules.models import AgentChannelState, Contact, Interaction
+from tests.factories import (
+    BLENDED,
+    REASONS,
+    VOICE_ONLY,
+    WorkbinFactory,
+    a_compliance_officer,
+    a_contact,
+    a_role,
+    a_router,
+    a_user,
+    an_agent,
+    reason_codes,
+)
+
+PASSWORD = "demo"  # every member of the cast logs in with it (POST /auth/token/)
 
 
 def _ok(response, *codes: int) -> dict:
@@ -25,6 +41,34 @@ def client_for(username: str | None) -> APIClient:
     token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+def build_cast() -> None:
+    """alice and sam (blended: voice, e-mail, chat, IM; pending on; sam is also a supervisor),
+    bob (voice_only: voice and IM), cora (compliance), the router, admin (a superuser); the
+    global reason codes, two workbins and one contact with two phones and two e-mails."""
+    reason_codes(*REASONS)
+    WorkbinFactory(name="follow-up")
+    WorkbinFactory(name="escalations")
+    blended = a_role("blended", **BLENDED)
+    an_agent("alice", role=blended, extension="1001", password=PASSWORD)
+    an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), extension="1002", password=PASSWORD)
+    an_agent(
+        "sam",
+        role=blended,
+        extension="1009",
+        groups=["supervisor"],
+        is_staff=True,
+        password=PASSWORD,
+    )
+    a_compliance_officer("cora", password=PASSWORD)
+    a_router("router", password=PASSWORD)
+    a_user("admin", is_superuser=True, is_staff=True, password=PASSWORD)
+    a_contact(
+        "Jonas Weber",
+        phones=["+4930123456", "+4915112345678"],
+        emails=["jonas.weber@example.com", "j.weber@example.org"],
+    )
 
 
 def build_state() -> dict[str, int]:

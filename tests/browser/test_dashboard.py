@@ -126,7 +126,9 @@ PAGES = [DASHBOARD, DASHBOARD + "live/", DASHBOARD + "history/"]
     ("username", "status"),
     [("cora", 200), ("sam", 200), ("admin", 200), ("alice", 302), (None, 302)],
 )
-def test_dashboards_are_for_compliance_supervisors_and_admins(demo, client, url, username, status):
+def test_dashboards_are_for_compliance_supervisors_and_admins(
+    demo_world, client, url, username, status
+):
     if username:
         client.force_login(get_user_model().objects.get(username=username))
     response = client.get(url)
@@ -136,7 +138,7 @@ def test_dashboards_are_for_compliance_supervisors_and_admins(demo, client, url,
 
 
 @pytest.mark.django_db
-def test_staff_outside_the_audit_groups_get_403(demo, client, django_user_model):
+def test_staff_outside_the_audit_groups_get_403(demo_world, client, django_user_model):
     clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
     client.force_login(clerk)
     for url in PAGES:
@@ -144,7 +146,7 @@ def test_staff_outside_the_audit_groups_get_403(demo, client, django_user_model)
 
 
 @pytest.mark.django_db
-def test_pages_show_the_data(demo, client):
+def test_pages_show_the_data(demo_world, client):
     now = timezone.now()
     demo_week(now)
     client.force_login(get_user_model().objects.get(username="cora"))
@@ -195,7 +197,7 @@ def test_pages_show_the_data(demo, client):
 
 # --- the browser ----------------------------------------------------------------------------
 @pytest.mark.browser
-def test_cora_sees_the_dashboards_and_no_change_buttons(live_server, demo, monkeypatch):
+def test_cora_sees_the_dashboards_and_no_change_buttons(live_server, demo_world, monkeypatch):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
     from playwright.sync_api import sync_playwright
@@ -218,7 +220,7 @@ def test_cora_sees_the_dashboards_and_no_change_buttons(live_server, demo, monke
         )
         page.goto(f"{live_server.url}/admin/login/?next={DASHBOARD}")
         page.fill("#id_username", "cora")
-        page.fill("#id_password", os.environ.get("DEMO_PASSWORD", "demo"))
+        page.fill("#id_password", os.environ.get("DEMO_PASSWORD", "demo_world"))
         page.click("input[type=submit]")
         page.wait_for_url(f"{live_server.url}{DASHBOARD}")
         page.wait_for_function("() => window.Chart && Object.keys(Chart.instances).length >= 4")

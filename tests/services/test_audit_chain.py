@@ -20,6 +20,7 @@ from cc_rules.services.audit import verify_chain
 from cc_rules.services.audit_archive import ArchiveError, archive_heads, read_archive
 from cc_rules.services.history import Ctx, canonical
 from cc_rules.services.ledger import record
+from tests.factories import a_compliance_officer, an_agent, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,13 @@ def append(
 
 
 @pytest.fixture
-def ledger(demo):
+def alice_and_bob():
+    """Two agents with empty ledgers; nobody else has any history."""
+    return an_agent("alice"), an_agent("bob")
+
+
+@pytest.fixture
+def ledger(alice_and_bob):
     """Five rows for alice and three for bob, a minute apart."""
     rows = []
     for i, status in enumerate(["not_ready", "ready", "not_ready", "ready", "after_call_work"]):
@@ -119,7 +126,7 @@ def test_it_refuses_update_even_while_archiving_is_on(ledger):
 
 
 @pytest.mark.postgres
-def test_verify_history_names_a_row_altered_behind_the_triggers(ledger, api, capsys, monkeypatch):
+def test_verify_history_names_a_row_altered_behind_the_triggers(ledger, capsys, monkeypatch):
     target = ledger[2]
     with TriggersOff():
         raw(f"UPDATE {TABLE} SET reason = 'lunch' WHERE id = %s", [target.pk])
@@ -141,7 +148,7 @@ def test_verify_history_names_a_row_altered_behind_the_triggers(ledger, api, cap
     assert exited.value.code == 1
     assert f"row id={target.pk}" in capsys.readouterr().err
 
-    body = api("cora").get("/api/v1/audit/verify/").json()
+    body = client_for(a_compliance_officer()).get("/api/v1/audit/verify/").json()
     assert body["intact"] is False
     assert body["first_broken"] == target.pk
     assert body["rows_checked"] == 3
@@ -178,7 +185,7 @@ def test_verify_finds_a_deleted_row_and_a_cut_tail(ledger):
     assert "head is seq 5" in result.problem
 
 
-def test_it_archives_old_rows_into_a_verified_file_and_verify_stays_intact(demo, tmp_path):
+def test_it_archives_old_rows_into_a_verified_file_and_verify_stays_intact(alice_and_bob, tmp_path):
     now = datetime.now(UTC)
     old = [
         append("alice", now - timedelta(days=800, minutes=10 - i), s)
@@ -218,7 +225,7 @@ def test_it_archives_old_rows_into_a_verified_file_and_verify_stays_intact(demo,
 
 
 @pytest.mark.postgres
-def test_archiving_lifts_protection_only_for_its_own_delete(demo, tmp_path):
+def test_archiving_lifts_protection_only_for_its_own_delete(alice_and_bob, tmp_path):
     now = datetime.now(UTC)
     append("alice", now - timedelta(days=800), "not_ready")
     keep = append("alice", now - timedelta(days=1), "ready")
@@ -234,7 +241,7 @@ def test_archiving_lifts_protection_only_for_its_own_delete(demo, tmp_path):
         raw(f"DELETE FROM {TABLE} WHERE id = %s", [keep.pk])
 
 
-def test_a_forged_archive_head_is_reported(demo, tmp_path):
+def test_a_forged_archive_head_is_reported(alice_and_bob, tmp_path):
     now = datetime.now(UTC)
     append("alice", now - timedelta(days=800), "not_ready")
     append("alice", now - timedelta(days=799), "ready")

@@ -16,16 +16,13 @@ import uuid
 
 import pytest
 from django.apps import apps
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection, models
 from django.db.models.functions import Cast
 from django.test.utils import CaptureQueriesContext, override_settings
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from cc_rules.models import Agent
 from cc_rules.services import im as im_service
+from tests.factories import a_router, an_agent, client_for
 
 API = "/api/v1"
 TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
@@ -33,9 +30,11 @@ TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 
 @pytest.fixture
 def seeded(db, settings):
+    """alice (chat and IM), bob (voice and IM) and the router account."""
     settings.CC_SEND_WAKEUPS = False
-    settings.DEBUG = True  # seed_demo refuses to run without it
-    call_command("seed_demo", "--quiet")
+    an_agent("alice", visible=["chat", "im"])
+    an_agent("bob", visible=["voice", "im"])
+    a_router("router")
 
 
 def _rows_with(marker: str) -> list[str]:
@@ -97,20 +96,13 @@ def _log_lines_with(marker: str, records: list[logging.LogRecord]) -> list[str]:
     return hits
 
 
-def _client(username: str) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
-
-
 def test_im_text_reaches_no_table_no_log_line_and_no_sql_statement(seeded, settings, caplog):
     settings.DEBUG = True  # Django records and logs every SQL statement with its parameters
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="django.db.backends")
     im_marker = f"IM-SECRET-{uuid.uuid4().hex}"
     chat_marker = f"CHAT-KEPT-{uuid.uuid4().hex}"
-    alice, bob, router = _client("alice"), _client("bob"), _client("router")
+    alice, bob, router = client_for("alice"), client_for("bob"), client_for("router")
     bob_agent = Agent.objects.get(user__username="bob")
     im_service.inbox(bob_agent)  # start from an empty inbox
 

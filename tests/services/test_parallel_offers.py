@@ -10,26 +10,29 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from django.core.management import call_command
 from django.db import close_old_connections, connection, transaction
 
 from cc_rules.models import Agent, Interaction, Rule
 from cc_rules.services import interactions as svc
 from cc_rules.services import status as status_service
 from cc_rules.services.errors import ServiceError
+from tests.factories import SOCIAL, a_role, an_agent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 PARALLEL = 50
+TWO_CHATS = {"channel_cap": {"chat": 2}}
 ROUNDS = 20
 
 
 @pytest.fixture
-def demo(transactional_db, settings):
+def chat_agents(transactional_db, settings):
+    """alice and sam (chat cap 2) and sofia (chat cap 3 by role), committed: threads see them."""
     settings.CC_SEND_WAKEUPS = False
-    settings.DEBUG = True  # seed_demo refuses to run without it
-    call_command("seed_demo", "--quiet")
-    settings.DEBUG = False
+    two_chats = a_role("blended", visible=["voice", "email", "chat", "im"], rules=TWO_CHATS)
+    an_agent("alice", role=two_chats)
+    an_agent("sam", role=two_chats)
+    an_agent("sofia", role=a_role("social", **SOCIAL))
 
 
 def agent(username: str) -> Agent:
@@ -88,8 +91,8 @@ def open_chats(agent_ids: list[int]) -> Counter:
     return Counter(rows)
 
 
-def test_fifty_parallel_offers_at_one_agent_admit_exactly_the_chat_cap(demo):
-    alice = make_ready("alice", "chat")  # chat cap 2 (role blended)
+def test_fifty_parallel_offers_at_one_agent_admit_exactly_the_chat_cap(chat_agents):
+    alice = make_ready("alice", "chat")  # chat cap 2 (role)
 
     def offer(i: int) -> Interaction:
         return svc.offer_inbound(
@@ -112,7 +115,7 @@ def test_fifty_parallel_offers_at_one_agent_admit_exactly_the_chat_cap(demo):
     assert Interaction.objects.filter(agent=alice, state="rejected").count() == 2 * ROUNDS
 
 
-def test_fifty_parallel_routed_offers_fill_three_agents_to_their_caps(demo):
+def test_fifty_parallel_routed_offers_fill_three_agents_to_their_caps(chat_agents):
     # sofia's role allows 3 chats; an agent-scope rule makes her chat cap 2 like the others.
     Rule.objects.create(
         scope="agent", agent=agent("sofia"), key="channel_cap", channel_id="chat", value=2
@@ -139,7 +142,7 @@ def test_fifty_parallel_routed_offers_fill_three_agents_to_their_caps(demo):
         assert open_chats(ids) == {}
 
 
-def test_a_routed_offer_waits_for_an_eligible_agent_busy_in_another_request(demo):
+def test_a_routed_offer_waits_for_an_eligible_agent_busy_in_another_request(chat_agents):
     """An agent whose row another request holds for a moment is still eligible: the routed
     offer must not answer no_eligible_agent just because her lock was taken when it looked."""
     alice = make_ready("alice", "chat")

@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from cc_rules import rows
 from cc_rules.api.authentication import load_token
-from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, StatusChange
+from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
 from cc_rules.selectors import (
     active_agent_named,
     locked_agents,
@@ -24,6 +24,14 @@ from cc_rules.selectors import (
 )
 from cc_rules.services import history, ledger
 from cc_rules.services.history import Ctx
+from tests.factories import (
+    AgentChannelStateFactory,
+    ContactFactory,
+    InteractionFactory,
+    a_compliance_officer,
+    a_role,
+    an_agent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,29 +48,23 @@ def _same(a: Model, b: Model) -> None:
 
 
 @pytest.fixture
-def alice(demo):
-    """alice with channel states (chat ready) and chat work in every state."""
-    agent = Agent.objects.select_related("user", "role").get(user__username="alice")
-    now = timezone.now()
-    for code in ("voice", "email", "chat"):
-        AgentChannelState.objects.get_or_create(
-            agent=agent, channel_id=code, defaults={"status": "logged_off", "since": now}
-        )
-    AgentChannelState.objects.filter(agent=agent, channel_id="chat").update(
-        status="ready", idle_since=now
-    )
-    contact = Contact.objects.first()
+def alice():
+    """An agent with channel states (chat ready) and chat work in every state."""
+    agent = an_agent("alice", role=a_role("blended", visible=["voice", "email", "chat", "im"]))
+    for code in ("voice", "email"):
+        AgentChannelStateFactory(agent=agent, channel_id=code)
+    AgentChannelStateFactory(agent=agent, channel_id="chat", status="ready")
+    contact = ContactFactory()
     for state, counts in (("offered", True), ("active", True), ("active", False), ("ended", True)):
-        Interaction.objects.create(
-            channel_id="chat",
-            contact=contact,
-            agent=agent,
-            direction="inbound",
-            state=state,
-            counts_toward_cap=counts,
-            created_at=now,
+        InteractionFactory(
+            channel_id="chat", contact=contact, agent=agent, state=state, counts_toward_cap=counts
         )
     return agent
+
+
+@pytest.fixture
+def bob():
+    return an_agent("bob")
 
 
 def test_the_token_query_loads_user_agent_role_and_group_flags(alice, django_assert_num_queries):
@@ -80,17 +82,16 @@ def test_the_token_query_loads_user_agent_role_and_group_flags(alice, django_ass
         "compliance": False,
     }
 
-    sam = Token.objects.create(user=get_user_model().objects.get(username="sam"))
+    sam = Token.objects.create(user=an_agent(groups=["supervisor"]).user)
     assert load_token(sam.key).user._cc_known_groups["supervisor"] is True
-    cora = load_token(Token.objects.create(user=get_user_model().objects.get(username="cora")).key)
+    cora = load_token(Token.objects.create(user=a_compliance_officer()).key)
     assert cora.user._cc_known_groups == {"router": False, "supervisor": False, "compliance": True}
     with django_assert_num_queries(0), pytest.raises(Agent.DoesNotExist):
         cora.user.agent  # noqa: B018  (no agent: known without asking again)
     assert load_token("no-such-token") is None
 
 
-def test_locked_agents_clock_version_and_states_match_the_orm(alice):
-    bob = Agent.objects.get(user__username="bob")
+def test_locked_agents_clock_version_and_states_match_the_orm(alice, bob):
     found = locked_agents([bob.pk, alice.pk])
     assert [a.pk for a in found] == sorted([alice.pk, bob.pk])
     for agent in found:
@@ -109,7 +110,7 @@ def test_locked_agents_clock_version_and_states_match_the_orm(alice):
         _same(state, by_pk[state.pk])
 
 
-def test_open_work_and_own_interaction_match_the_orm(alice):
+def test_open_work_and_own_interaction_match_the_orm(alice, bob):
     assert open_work_counts(alice) == {"chat": (2, 3)}
     offered = Interaction.objects.get(agent=alice, state="offered")
     found, has_children = own_interaction(offered.pk, alice, lock=True, children=("offered",))
@@ -126,7 +127,6 @@ def test_open_work_and_own_interaction_match_the_orm(alice):
         created_at=offered.created_at,
     )
     assert own_interaction(offered.pk, alice, children=("offered",))[1] is True
-    bob = Agent.objects.get(user__username="bob")
     assert own_interaction(offered.pk, bob) == (None, False)
 
 
@@ -177,9 +177,8 @@ def test_insert_writes_what_save_would(alice):
     assert active_agent_named("nobody") is None
 
 
-def test_session_reads_answers_for_an_agent_without_states(demo):
-    bob = Agent.objects.get(user__username="bob")
-    AgentChannelState.objects.filter(agent=bob).delete()
+def test_session_reads_answers_for_an_agent_without_states(bob):
+    assert not AgentChannelState.objects.filter(agent=bob).exists()
     now, version, states = session_reads(bob)
     assert states == []
     assert version == rules_version()

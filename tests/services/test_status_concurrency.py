@@ -13,16 +13,13 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection
-from django.test import override_settings
 from django.utils import timezone
 
 from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
 from cc_rules.services import status as svc
 from cc_rules.services.errors import ServiceError
-from tests.demo_seed import FAST_HASHERS
+from tests.factories import BLENDED, REASONS, a_role, an_agent, reason_codes
 from tests.services.history_checks import assert_history_consistent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -32,11 +29,12 @@ ROUNDS = 3
 
 
 @pytest.fixture
-def seeded(transactional_db):
-    """The demo data, committed (threads must see it). ``transactional_db`` is named so that
-    conftest lifts history protection for the final flush."""
-    with override_settings(DEBUG=True, PASSWORD_HASHERS=FAST_HASHERS):
-        call_command("seed_demo", "--quiet")
+def alice(transactional_db) -> Agent:
+    """A blended agent (pending on: R8) with the reason codes the requests name, committed
+    (threads must see it). ``transactional_db`` is named so that conftest lifts history
+    protection for the final flush."""
+    reason_codes(*REASONS)
+    return an_agent("alice", role=a_role("blended", **BLENDED))
 
 
 def requests_for(agent_id: int, actor) -> list[Callable[[], object]]:
@@ -106,9 +104,8 @@ def run_parallel(calls: list[Callable[[str], object]]) -> list[str]:
     return results
 
 
-def test_twenty_parallel_status_requests_leave_a_consistent_state_and_history(seeded):
-    alice = Agent.objects.get(user__username="alice")
-    actor = get_user_model().objects.get(username="alice")
+def test_twenty_parallel_status_requests_leave_a_consistent_state_and_history(alice):
+    actor = alice.user
     svc.session_login(alice.pk, channels=None, actor=actor, request_id="setup")
     Interaction.objects.create(
         agent=alice,

@@ -13,9 +13,9 @@ After every step (R2, R8, R9, R16):
   flags;
 - nothing is open on a logged-off channel, and a wrap-up deadline exists only in ACW;
 - a pending status exists only where the rule is on, and only while work is open or the
-  channel is in ACW (the demo releases on every end event; with ACW the pending status waits
-  for ACW to end, R8). Plain "no pending without open work" is *not* an invariant: it is false
-  during ACW, and after an end event the release rule leaves out;
+  channel is in ACW (the release rule is the default, every end event; with ACW the pending
+  status waits for ACW to end, R8). Plain "no pending without open work" is *not* an
+  invariant: it is false during ACW, and after an end event the release rule leaves out;
 - capacity used is never negative and never above a cap.
 Every refusal must be explained by the request (invisible channel → 404, bad reason → 400,
 logged_off with open work → 409 ``active_interactions``); ``invalid_transition`` never.
@@ -26,7 +26,7 @@ matter (work, a held request, then its release, replacement or cancellation) bec
 enough that mutants dropping the release or the pending rows survived.
 
 Each example runs inside a savepoint rolled back at teardown, so examples start from the same
-seeded demo data and nothing is ever deleted from the protected ledger.
+data (the ``people`` fixture) and nothing is ever deleted from the protected ledger.
 """
 
 from __future__ import annotations
@@ -53,7 +53,16 @@ from cc_rules.models import Agent, AgentChannelState, Interaction
 from cc_rules.services import interactions, timers
 from cc_rules.services import status as svc
 from cc_rules.services.errors import Invalid, NotFound, Refused, ServiceError
-from tests.demo_seed import demo, demo_module  # noqa: F401  (see tests/demo_seed.py)
+from tests.factories import (
+    BLENDED,
+    REASONS,
+    VOICE_ONLY,
+    WorkbinFactory,
+    a_role,
+    a_supervisor,
+    an_agent,
+    reason_codes,
+)
 from tests.services.history_checks import assert_history_consistent
 
 AGENTS = ("alice", "bob")
@@ -332,8 +341,20 @@ class StatusMachine(RuleBasedStateMachine):
             assert total is None or used <= total
 
 
+@pytest.fixture
+def people(db):
+    """alice (blended: pending on, voice ACW 15 s → ready, done → ready), bob (voice_only:
+    pending off, voice ACW 10 s → not_ready), sam (a supervisor); the reason codes break,
+    lunch, meeting, training and the follow-up workbin."""
+    reason_codes(*REASONS)
+    WorkbinFactory(name="follow-up")
+    an_agent("alice", role=a_role("blended", **BLENDED), extension="1001")
+    an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), extension="1002")
+    a_supervisor("sam")
+
+
 @pytest.mark.django_db
-@pytest.mark.usefixtures("demo")
+@pytest.mark.usefixtures("people")
 def test_random_sessions_always_leave_a_history_that_tiles_time():
     run_state_machine_as_test(
         StatusMachine,

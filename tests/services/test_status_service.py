@@ -1,5 +1,5 @@
-"""The status services with the demo configuration: R2, R3, R7, R8 (pending and its release
-through the interaction services), R13/R14 (leaving ACW into a pending status), R16 (history).
+"""The status services: R2, R3, R7, R8 (pending and its release through the interaction
+services), R13/R14 (leaving ACW into a pending status), R16 (history).
 
 alice is ``blended``: pending on, voice has ACW (15 s timer, ready after done and timer);
 bob is ``voice_only``: pending off, voice ACW 10 s then ``not_ready``.
@@ -19,10 +19,32 @@ from cc_rules.services import interactions, ledger, timers
 from cc_rules.services import status as svc
 from cc_rules.services.errors import Invalid, NotFound, Refused
 from cc_rules.services.sessions import open_session
-from tests.demo_seed import demo, demo_module  # noqa: F401  (see tests/demo_seed.py)
+from tests.factories import (
+    BLENDED,
+    REASONS,
+    VOICE_ONLY,
+    WorkbinFactory,
+    a_role,
+    a_supervisor,
+    an_agent,
+    reason_codes,
+)
 from tests.services.history_checks import assert_history_consistent
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("people")]
+
+
+@pytest.fixture
+def people(db):
+    """alice (blended: pending on, voice ACW 15 s → ready, done → ready), bob (voice_only:
+    pending off, voice ACW 10 s → not_ready), tom at extension 1003, sam (a supervisor); the
+    reason codes break, lunch, meeting, training and the follow-up workbin."""
+    reason_codes(*REASONS)
+    WorkbinFactory(name="follow-up")
+    an_agent("alice", role=a_role("blended", **BLENDED), extension="1001")
+    an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), extension="1002")
+    an_agent("tom", extension="1003")
+    a_supervisor("sam")
 
 
 def agent(username: str) -> Agent:

@@ -22,6 +22,7 @@ from cc_rules.models import Agent, Interaction
 from cc_rules.services.audit import time_in_status
 from cc_rules.services.history import Ctx
 from cc_rules.services.ledger import record
+from tests.factories import an_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +48,12 @@ class Work:
     channel: str
     accepted_at: datetime
     ended_at: datetime | None
+
+
+@pytest.fixture
+def alice_and_bob():
+    """The two agents whose ledgers the histories are written to; nothing else exists."""
+    return [an_agent(name) for name in AGENTS]
 
 
 def at(us: int) -> datetime:
@@ -221,7 +228,7 @@ def histories(draw):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(case=histories())
-def test_report_matches_brute_force_on_random_histories(demo, case):
+def test_report_matches_brute_force_on_random_histories(alice_and_bob, case):
     rows, work, since, until, now, agent = case
     expected = brute_force(rows, work, since, until, now, agent)
     for path, got in reports(rows, work, since, until, now, agent).items():
@@ -233,7 +240,7 @@ def m(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def test_an_interval_crossing_both_edges_is_split_at_them(demo):
+def test_an_interval_crossing_both_edges_is_split_at_them(alice_and_bob):
     rows = [
         Row("alice", "status", "voice", "ready", m(-60)),
         Row("alice", "status", "voice", "not_ready", m(30)),
@@ -246,7 +253,7 @@ def test_an_interval_crossing_both_edges_is_split_at_them(demo):
         ]
 
 
-def test_the_open_last_interval_counts_up_to_now_and_no_further(demo):
+def test_the_open_last_interval_counts_up_to_now_and_no_further(alice_and_bob):
     rows = [
         Row("alice", "status", "chat", "ready", m(0)),
         Row("alice", "dnd", None, "on", m(1)),
@@ -264,7 +271,7 @@ def test_the_open_last_interval_counts_up_to_now_and_no_further(demo):
         ]
 
 
-def test_handling_needs_the_channel_ready(demo):
+def test_handling_needs_the_channel_ready(alice_and_bob):
     rows = [
         Row("bob", "status", "voice", "not_ready", m(0)),
         Row("bob", "status", "voice", "ready", m(10)),
@@ -281,7 +288,7 @@ def test_handling_needs_the_channel_ready(demo):
         ]
 
 
-def test_a_window_after_now_or_empty_reports_nothing(demo):
+def test_a_window_after_now_or_empty_reports_nothing(alice_and_bob):
     rows = [Row("alice", "status", "voice", "ready", m(0))]
     for since, until in [(m(30), m(60)), (m(10), m(10))]:
         got = reports(rows, [], since, until, now=m(20))

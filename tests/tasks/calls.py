@@ -1,4 +1,4 @@
-"""Helpers for the timer tests: put demo agents through calls by the services, read the results.
+"""Helpers for the timer tests: put agents through calls by the services, read the results.
 
 Every write goes through ``cc_rules.services`` exactly as the API would make it; only the
 deadline is moved directly (``make_due``), because tests move deadlines, never clocks
@@ -18,7 +18,7 @@ from cc_rules.services import interactions as svc
 from cc_rules.services import status
 
 RID = "test"
-# Test-only: PBKDF2 makes seeding the demo's ten users take seconds per test.
+# Test-only: PBKDF2 makes creating users take a noticeable time per test.
 FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

@@ -50,7 +50,7 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("transactional_db", "demo"),
+    pytest.mark.usefixtures("transactional_db", "demo_world"),
 ]
 
 MAX_LATE = timedelta(seconds=3)
@@ -92,13 +92,12 @@ def _celery_for_this_module(celery_processes):
 
 
 @pytest.fixture(autouse=True)
-def _demo_needs_debug(settings):
-    settings.DEBUG = True  # before `demo` runs: seed_demo refuses to run with DEBUG off
+def _fast_hasher(settings):
     settings.PASSWORD_HASHERS = FAST_HASHER
 
 
 @pytest.fixture
-def live(celery_processes, demo, settings):
+def live(celery_processes, demo_world, settings):
     """The worker and beat running, wake-ups on, the demo's rules version unique to this test.
 
     Every worker process caches resolved rules per ``RulesVersion``; a transactional test's

@@ -17,13 +17,14 @@ from django.db import connection
 from cc_rules.models import AgentChannelState, StatusChange
 from cc_rules.selectors import db_now
 from cc_rules.services import audit, timers
+from tests.factories import VOICE_ONLY, a_role
 
 from .calls import FAST_HASHER, bulk_agents_in_acw
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("transactional_db", "demo"),
+    pytest.mark.usefixtures("transactional_db", "voice_only"),
 ]
 
 AGENTS = 50
@@ -33,8 +34,13 @@ ROUNDS = 3
 @pytest.fixture(autouse=True)
 def _settings(settings):
     settings.CC_SEND_WAKEUPS = False
-    settings.DEBUG = True  # seed_demo (the `demo` fixture) refuses to run with DEBUG off
     settings.PASSWORD_HASHERS = FAST_HASHER
+
+
+@pytest.fixture
+def voice_only(transactional_db):
+    """The role the bulk agents get: voice ACW 10 s, then not_ready (committed)."""
+    return a_role("voice_only", **VOICE_ONLY)
 
 
 def run_at_once(*jobs):

@@ -1,9 +1,9 @@
 """Wrap-up timer logic (R13-R15, R8; DECISIONS.md "After-call work"), without a broker.
 
 Tasks run in-process (``Task.apply``) or their services are called directly; ETA wake-ups are
-off (``CC_SEND_WAKEUPS``). Deadlines are moved into the past, never the clock. The demo: alice
-(blended) has 15 s voice ACW → ready, extendable, done → ready; bob (voice_only) has 10 s
-voice ACW → not_ready/acw_timeout, not extendable, pending off.
+off (``CC_SEND_WAKEUPS``). Deadlines are moved into the past, never the clock. The ``people``
+fixture: alice and sam (blended) have 15 s voice ACW → ready, extendable, done → ready; bob
+(voice_only) has 10 s voice ACW → not_ready/acw_timeout, not extendable, pending off.
 """
 
 from __future__ import annotations
@@ -20,9 +20,18 @@ from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
 from cc_rules.selectors import db_now
 from cc_rules.services import audit, timers, wakeups, wrap_up_firing
 from cc_rules.services import interactions as svc
+from tests.factories import (
+    BLENDED,
+    REASONS,
+    VOICE_ONLY,
+    a_contact,
+    a_role,
+    a_router,
+    an_agent,
+    reason_codes,
+)
 
 from .calls import (
-    FAST_HASHER,
     agent,
     agent_rule,
     bulk_agents_in_acw,
@@ -41,14 +50,25 @@ from .calls import (
 )
 
 API = "/api/v1"
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("people")]
+
+
+@pytest.fixture
+def people(db):
+    """alice and sam (blended), bob (voice_only), the router, a contact with a phone number,
+    and the reason codes break, lunch, meeting, training."""
+    reason_codes(*REASONS)
+    blended = a_role("blended", **BLENDED)
+    an_agent("alice", role=blended, extension="1001")
+    an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), extension="1002")
+    an_agent("sam", role=blended, extension="1009")
+    a_router("router")
+    a_contact("Jonas Weber", phones=["+4930123456"])
 
 
 @pytest.fixture(autouse=True)
 def _no_wakeups(settings):
     settings.CC_SEND_WAKEUPS = False
-    settings.DEBUG = True  # seed_demo (the `demo` fixture) refuses to run with DEBUG off
-    settings.PASSWORD_HASHERS = FAST_HASHER  # the demo's ten users hash in microseconds
 
 
 def state_by_pk(pk: int) -> AgentChannelState:
