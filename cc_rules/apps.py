@@ -16,6 +16,9 @@ class CcRulesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (rules-version bumps)
+        from .services import deactivation
+
+        deactivation.connect()  # deactivating an agent or user logs them off (the service)
 
         # Connected after django.contrib.auth's own handler, so the permissions exist.
         post_migrate.connect(_ensure_groups, sender=self)

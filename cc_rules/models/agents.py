@@ -55,6 +55,20 @@ class Agent(models.Model):
     def __str__(self) -> str:
         return self.user.username
 
+    # Written only by the one writer (``services.ledger``) under the row lock, never by a
+    # whole-row save: an admin form loaded before a status change would wind the chain head
+    # (and DND) back, and the next ledger row would fork the chain.
+    LIVE_FIELDS = frozenset({"dnd", "dnd_since", "history_seq", "history_head"})
+
+    def save(self, *args, update_fields=None, **kwargs) -> None:
+        if update_fields is None and not self._state.adding:
+            update_fields = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.LIVE_FIELDS
+            ]
+        super().save(*args, update_fields=update_fields, **kwargs)
+
     @property
     def username(self) -> str:
         return self.user.username

@@ -16,8 +16,8 @@ A ``Writer`` is how the writes leave:
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from django_fsm import TransitionNotAllowed
 
@@ -31,10 +31,24 @@ from . import wakeups
 from .errors import Refused
 from .history import Ctx, row_hash
 
-if TYPE_CHECKING:
-    from .sessions import Session
-
 Rule = RuleRef | str | None
+
+
+class Session(Protocol):
+    """What the writer needs of a locked agent's session (``sessions.Session`` is one): the
+    locked agent, who asks and when, where the writes go, and the live-state bookkeeping."""
+
+    agent: Agent
+    ctx: Ctx
+    writer: Writer | None
+
+    @property
+    def now(self) -> datetime: ...
+
+    def before_change(self) -> None: ...
+
+    def states_changed(self) -> None: ...
+
 
 # Every column a change of live state may touch, for the batch UPDATEs.
 STATE_FIELDS = tuple(
@@ -133,9 +147,16 @@ def record(agent: Agent, ctx: Ctx, *, writer: Writer | None = None, **fields: An
     return row
 
 
+def _writer(sess: Session) -> Writer:
+    """The session's writer; an immediate one unless a batch gave it its own."""
+    if sess.writer is None:
+        sess.writer = Writer()
+    return sess.writer
+
+
 def _append(sess: Session, **fields: Any) -> StatusChange:
     row = history_row(sess.agent, sess.ctx, **fields)
-    sess.writer.append(sess.agent, row)
+    _writer(sess).append(sess.agent, row)
     return row
 
 
@@ -163,7 +184,7 @@ def set_status(
             f"The {state.channel_id} channel cannot go from {old} to {status}.",
             rule,
         ) from None
-    sess.writer.save_state(state)
+    _writer(sess).save_state(state)
     _append(
         sess,
         event=Event.STATUS,
@@ -215,7 +236,7 @@ def hold_pending(
     state.pending_status = status
     state.pending_reason = reason
     state.pending_requested_at = sess.now
-    sess.writer.save_state(state)
+    _writer(sess).save_state(state)
     _append(
         sess,
         event=Event.PENDING,
@@ -244,7 +265,7 @@ def clear_pending(
     sess.before_change()
     held, held_reason = state.pending_status or "", state.pending_reason
     state.clear_pending()
-    sess.writer.save_state(state)
+    _writer(sess).save_state(state)
     _append(
         sess,
         event=Event.PENDING,
@@ -268,7 +289,7 @@ def set_dnd(sess: Session, enabled: bool, *, cause: str, rule: Rule) -> bool:
     sess.before_change()
     agent.dnd = enabled
     agent.dnd_since = sess.now if enabled else None
-    sess.writer.save_agent(agent, ("dnd", "dnd_since"))
+    _writer(sess).save_agent(agent, ("dnd", "dnd_since"))
     _append(
         sess,
         event=Event.DND,
@@ -311,7 +332,7 @@ def start_wrap_up(
     state.wrap_up_interaction_id = interaction_id
     if seconds:
         state.wrap_up_deadline = sess.now + timedelta(seconds=seconds)
-    sess.writer.save_state(state)
+    _writer(sess).save_state(state)
     wakeups.schedule_wrap_up(state)
 
 
@@ -324,7 +345,7 @@ def extend_wrap_up(sess: Session, state: AgentChannelState) -> None:
     state.clear_wrap_up()
     state.wrap_up_interaction_id = interaction_id
     state.wrap_up_extended = True
-    sess.writer.save_state(state)
+    _writer(sess).save_state(state)
 
 
 def cancel_wrap_up_deadline(sess: Session, state: AgentChannelState) -> None:
@@ -333,10 +354,10 @@ def cancel_wrap_up_deadline(sess: Session, state: AgentChannelState) -> None:
         return
     sess.before_change()
     state.clear_wrap_up()
-    sess.writer.save_state(state)
+    _writer(sess).save_state(state)
 
 
 def mark_idle(sess: Session, state: AgentChannelState) -> None:
     """The channel's last open work ended while ready: longest-idle counts from now."""
     state.idle_since = sess.now
-    sess.writer.save_state(state)
+    _writer(sess).save_state(state)

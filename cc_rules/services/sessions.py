@@ -26,7 +26,6 @@ from cc_rules.selectors import (
 
 from .errors import NotFound
 from .history import Ctx
-from .ledger import Writer
 
 
 @dataclass(frozen=True)
@@ -66,10 +65,10 @@ class Session:
         ctx: Ctx,
         *,
         counts: dict[str, tuple[int, int]] | None = None,
-        writer: Writer | None = None,
+        writer: Any = None,
     ) -> None:
         self.agent = agent
-        self.writer = writer or Writer()  # the one writer (ledger); a sweeper batch shares one
+        self.writer = writer  # a ledger.Writer; None: an immediate one (a sweeper batch shares one)
         self.rules = rules
         self.states = states
         self.ctx = ctx
@@ -169,7 +168,7 @@ def session_for(
     actor: Any,
     request_id: str,
     now: datetime | None = None,
-    writer: Writer | None = None,
+    writer: Any = None,
 ) -> Session:
     """Build a Session for an agent whose row the caller has already locked."""
     clock, version, rows = session_reads(agent)

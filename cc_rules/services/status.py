@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from cc_rules import selectors
-from cc_rules.choices import Cause, InteractionState, Status
+from cc_rules.choices import Cause, Status
 from cc_rules.engine import decide, forwarding, reasons
-from cc_rules.models import Agent, Interaction
 
 from . import ledger
 from .errors import Invalid, Refused
@@ -209,40 +207,3 @@ _FORWARD_DETAIL = {
     "forwarding_chain": "Forwarding to {} would make a chain longer than one hop or a loop; "
     "forwarding chains are refused.",
 }
-
-
-# -- deactivation (DECISIONS.md, "Combinations") ---------------------------------------------------
-def agent_deactivate(agent_id: int, *, actor: Any, request_id: str) -> AgentResult | None:
-    """Deactivate an agent: every channel logged off (cause ``system``, rule
-    ``agent_deactivated``), DND off, open offers ``missed`` without the missed-offer rule, API
-    tokens revoked; active work is left to be ended (its end changes no status: the channel is
-    logged off). Idempotent; None if there is no agent.
-
-    Takes the agent's row lock like every writer (an inactive agent is still locked here).
-    """
-    with transaction.atomic():
-        agent = selectors.lock_agent_any(agent_id)
-        if agent is None:
-            return None
-        sess = session_for(agent, actor=actor, request_id=request_id)
-        rule = decide.DEACTIVATED_RULE
-        offers = Interaction.objects.select_for_update().filter(
-            agent_id=agent_id, state=InteractionState.OFFERED
-        )
-        for offer in offers:
-            offer.miss(sess.now)
-            offer.save()
-        sess.work_changed()
-        for state in sess.states.values():
-            if state.pending_status is not None:
-                ledger.clear_pending(sess, state, cause=Cause.SYSTEM, rule=rule)
-            if state.status != Status.LOGGED_OFF:
-                ledger.set_status(
-                    sess, state, Status.LOGGED_OFF, None, cause=Cause.SYSTEM, rule=rule
-                )
-        ledger.set_dnd(sess, False, cause=Cause.SYSTEM, rule=rule)
-        if agent.is_active:
-            Agent.objects.filter(pk=agent_id).update(is_active=False)
-            agent.is_active = False
-        Token.objects.filter(user_id=agent.user_id).delete()
-        return sess.result()
