@@ -8,15 +8,30 @@ the models' own field lists (a migration that adds a field is picked up), and ro
 into instances with Django's ``Model.from_db``, the constructor the ORM itself uses; values go
 through the fields' own converters and ``get_db_prep_save``. ``update``/``insert`` serve only the
 live-state models, which have no save() override, no save signals and no auto_now fields.
-tests/services/test_rows.py checks every use against the ORM, on PostgreSQL and SQLite.
+
+This is the one module with hand-written SQL (the house rule: only per-request hot statements,
+each with its ORM twin in its docstring); ``selectors`` and the services read and write through
+it. tests/services/test_rows.py checks every statement against the ORM, on PostgreSQL and
+SQLite.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
+from datetime import datetime
 from functools import cache
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from cc_rules.choices import OPEN_STATES
+from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, Role, RulesVersion
+from cc_rules.permissions_setup import COMPLIANCE, ROUTER, SUPERVISOR
 
 
 @cache
@@ -176,3 +191,196 @@ def append_history(row: Model, agent: Model) -> None:
         [*values, row.seq, row.hash, agent.pk],
     )
     saved(row, found[0])
+
+
+# -- the hot statements: what every request reads, as fixed SQL ------------------------------
+# Each gives its ORM twin; tests/services/test_rows.py checks them against the ORM.
+def agents(
+    where: str,
+    params: list,
+    *,
+    lock: bool = False,
+    skip_locked: bool = False,
+    active_only: bool = True,
+) -> list[Agent]:
+    """ORM twin: ``Agent.objects.select_related("user", "role").filter(...).order_by("id")
+    .select_for_update(of=("self",), skip_locked=...)``.
+
+    Active agents matching ``where`` (over ``a``, the agent, and ``u``, its user), each with
+    its user and role loaded, ascending by id; locked ``FOR UPDATE`` on PostgreSQL if ``lock``
+    (``SKIP LOCKED``: rows another transaction holds are left out instead of waited for)."""
+    User = Agent.user.field.related_model
+    suffix = ""
+    if lock and connection.features.has_select_for_update_of:
+        suffix = " FOR UPDATE OF a" + (" SKIP LOCKED" if skip_locked else "")
+    found = fetch_all(
+        f"SELECT {select_list(Agent, 'a')}, {select_list(User, 'u')}, "
+        f"{select_list(Role, 'r')} FROM {table(Agent)} a "
+        f"JOIN {table(User)} u ON u.id = a.user_id "
+        f"JOIN {table(Role)} r ON r.id = a.role_id "
+        f"WHERE {where}{' AND a.is_active' if active_only else ''} ORDER BY a.id{suffix}",
+        params,
+    )
+    agents = []
+    for row in found:
+        agent = hydrate(Agent, row, 0)
+        agent.user = hydrate(User, row, width(Agent))
+        agent.role = hydrate(Role, row, width(Agent) + width(User))
+        agents.append(agent)
+    return agents
+
+
+def own_interaction(
+    interaction_id: int, agent: Agent, *, lock: bool = False, children: tuple[str, ...] = ()
+) -> tuple[Interaction | None, bool]:
+    """ORM twin: ``Interaction.objects.filter(pk=…, agent=agent).select_for_update(of=("self",))
+    .annotate(has_children=Exists(Interaction.objects.filter(parent=OuterRef("pk"),
+    state__in=children)))``.
+
+    The agent's interaction ``interaction_id`` (None if it is not theirs), locked
+    ``FOR UPDATE`` when ``lock``; and whether it has a child in one of the ``children`` states."""
+    has_children = "FALSE"
+    params: list = []
+    if children:
+        has_children = (
+            f"EXISTS (SELECT 1 FROM {table(Interaction)} c WHERE c.parent_id = i.id "
+            f"AND c.state IN ({', '.join(['%s'] * len(children))}))"
+        )
+        params += children
+    suffix = " FOR UPDATE OF i" if lock and connection.features.has_select_for_update_of else ""
+    row = fetch_one(
+        f"SELECT {select_list(Interaction, 'i')}, {has_children} "
+        f"FROM {table(Interaction)} i WHERE i.id = %s AND i.agent_id = %s{suffix}",
+        [*params, interaction_id, agent.pk],
+    )
+    if row is None:
+        return None, False
+    interaction = hydrate(Interaction, row, 0)
+    interaction.agent = agent
+    return interaction, bool(row[-1])
+
+
+def open_children_locked(parent_id: int, states: tuple[str, ...]) -> list[Interaction]:
+    """ORM twin: ``Interaction.objects.filter(parent_id=…, state__in=states)
+    .select_for_update()``.
+
+    The children of ``parent_id`` in ``states``, locked ``FOR UPDATE`` on PostgreSQL."""
+    suffix = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+    found = fetch_all(
+        f"SELECT {select_list(Interaction, 'c')} FROM {table(Interaction)} c "
+        f"WHERE c.parent_id = %s AND c.state IN ({', '.join(['%s'] * len(states))}) "
+        f"ORDER BY c.id DESC{suffix}",  # newest first, as Interaction.Meta.ordering
+        [parent_id, *states],
+    )
+    return [hydrate(Interaction, row, 0) for row in found]
+
+
+def contact(contact_id: int) -> Contact | None:
+    """ORM twin: ``Contact.objects.filter(pk=contact_id).first()``."""
+    row = fetch_one(
+        f"SELECT {select_list(Contact, 'c')} FROM {table(Contact)} c WHERE c.id = %s",
+        [contact_id],
+    )
+    return hydrate(Contact, row, 0) if row else None
+
+
+def open_work_counts(agent: Agent) -> dict[str, tuple[int, int]]:
+    """Per channel: (open work counting toward caps, all open work).
+
+    ORM twin: ``Interaction.objects.filter(agent=agent, state__in=OPEN_STATES)
+    .values("channel_id", "counts_toward_cap").annotate(n=Count("id"))``.
+    """
+    counting: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    found = fetch_all(
+        f"SELECT channel_id, counts_toward_cap, COUNT(*) FROM {table(Interaction)} "
+        f"WHERE agent_id = %s AND state IN ({', '.join(['%s'] * len(OPEN_STATES))}) "
+        f"GROUP BY channel_id, counts_toward_cap",
+        [agent.pk, *OPEN_STATES],
+    )
+    for channel, counts, n in found:
+        total[channel] += n
+        if counts:
+            counting[channel] += n
+    return {c: (counting[c], total[c]) for c in total}
+
+
+def session_reads(agent: Agent) -> tuple[datetime, tuple[int, str], list[AgentChannelState]]:
+    """What a service reads first after locking ``agent``, in one round trip: the database clock
+    (DECISIONS.md: read once, after the locks), the rules version (RulesVersion) and the agent's
+    channel-state rows (in the ORM's order). SQLite has no clock function: Django's clock.
+
+    ORM twin: three queries: ``SELECT clock_timestamp()``, ``RulesVersion.objects.get(pk=1)``
+    and ``agent.channel_states.order_by("channel_id")``."""
+    postgres = connection.vendor == "postgresql"
+    found = fetch_all(
+        f"SELECT {'clock_timestamp()' if postgres else 'NULL'}, v.value, v.token, "
+        f"{select_list(AgentChannelState, 's')} FROM (SELECT 1) AS one "
+        f"LEFT JOIN {table(RulesVersion)} v ON v.id = 1 "
+        f"LEFT JOIN {table(AgentChannelState)} s ON s.agent_id = %s "
+        f"ORDER BY s.channel_id",
+        [agent.pk],
+    )
+    first = found[0]  # one row even without states (the outer joins keep "one")
+    now = first[0] if postgres else timezone.now()
+    version = (first[1], str(uuid.UUID(str(first[2])))) if first[1] is not None else (0, "")
+    states = []
+    for row in found:
+        state = hydrate(AgentChannelState, row, 3)
+        if state is not None:
+            state.agent = agent
+            states.append(state)
+    return now, version, states
+
+
+# -- authentication: token, user, agent, role and group flags in one read --------------------
+KNOWN_GROUPS = (ROUTER, SUPERVISOR, COMPLIANCE)
+
+
+@cache
+def _sql() -> str:
+    User = get_user_model()
+    member = User.groups.through
+    in_group = (
+        f"EXISTS (SELECT 1 FROM {table(member)} m JOIN {table(Group)} g "
+        f"ON g.id = m.group_id WHERE m.user_id = u.id AND g.name = %s)"
+    )
+    return (
+        f"SELECT {select_list(Token, 't')}, {select_list(User, 'u')}, "
+        f"{select_list(Agent, 'a')}, {select_list(Role, 'r')}, "
+        + ", ".join(in_group for _ in KNOWN_GROUPS)
+        + f" FROM {table(Token)} t JOIN {table(User)} u ON u.id = t.user_id"
+        f" LEFT JOIN {table(Agent)} a ON a.user_id = u.id"
+        f" LEFT JOIN {table(Role)} r ON r.id = a.role_id"
+        f" WHERE t.key = %s"
+    )
+
+
+def load_token(key: str) -> Token | None:
+    """ORM twin: ``Token.objects.select_related("user", "user__agent__role").get(key=key)`` plus
+    ``user.groups.filter(name=…).exists()`` for each known group.
+
+    The token with ``token.user``, ``user.agent`` (or its absence) and ``agent.role`` loaded,
+    and ``user._cc_known_groups`` answering ``in_group`` for the three known groups."""
+    row = fetch_one(_sql(), [*KNOWN_GROUPS, key])
+    if row is None:
+        return None
+    User = get_user_model()
+    at = 0
+    token = hydrate(Token, row, at)
+    at += width(Token)
+    user = hydrate(User, row, at)
+    at += width(User)
+    agent = hydrate(Agent, row, at)
+    at += width(Agent)
+    role = hydrate(Role, row, at)
+    at += width(Role)
+    token.user = user
+    if agent is None:
+        Agent.user.field.remote_field.set_cached_value(user, None)  # user.agent: DoesNotExist
+    else:
+        agent.role = role
+        agent.user = user
+        Agent.user.field.remote_field.set_cached_value(user, agent)
+    user._cc_known_groups = {name: bool(row[at + i]) for i, name in enumerate(KNOWN_GROUPS)}
+    return token

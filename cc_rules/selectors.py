@@ -9,17 +9,13 @@ change without a restart, and a hot request costs one tiny query for the version
 from __future__ import annotations
 
 import threading
-import uuid
-from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
 
 from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
 from cc_rules import rows
-from cc_rules.choices import OPEN_STATES
 from cc_rules.engine import decide, forwarding
 from cc_rules.engine.resolve import RoleSets, RuleIndex, RuleRow
 from cc_rules.engine.rulebook import RULES
@@ -28,12 +24,17 @@ from cc_rules.models import (
     Agent,
     AgentChannelState,
     Channel,
-    Contact,
-    Interaction,
     ReasonCode,
     Role,
     Rule,
     RulesVersion,
+)
+from cc_rules.rows import (  # noqa: F401  (the hot reads, as fixed SQL; read through here)
+    contact,
+    open_children_locked,
+    open_work_counts,
+    own_interaction,
+    session_reads,
 )
 
 _lock = threading.Lock()
@@ -127,38 +128,6 @@ def effective_rules(agent: Agent, version: tuple[int, str] | None = None) -> Eff
     return found
 
 
-def _agents(
-    where: str,
-    params: list,
-    *,
-    lock: bool = False,
-    skip_locked: bool = False,
-    active_only: bool = True,
-) -> list[Agent]:
-    """Active agents matching ``where`` (over ``a``, the agent, and ``u``, its user), each with
-    its user and role loaded, ascending by id; locked ``FOR UPDATE`` on PostgreSQL if ``lock``
-    (``SKIP LOCKED``: rows another transaction holds are left out instead of waited for)."""
-    User = Agent.user.field.related_model
-    suffix = ""
-    if lock and connection.features.has_select_for_update_of:
-        suffix = " FOR UPDATE OF a" + (" SKIP LOCKED" if skip_locked else "")
-    found = rows.fetch_all(
-        f"SELECT {rows.select_list(Agent, 'a')}, {rows.select_list(User, 'u')}, "
-        f"{rows.select_list(Role, 'r')} FROM {rows.table(Agent)} a "
-        f"JOIN {rows.table(User)} u ON u.id = a.user_id "
-        f"JOIN {rows.table(Role)} r ON r.id = a.role_id "
-        f"WHERE {where}{' AND a.is_active' if active_only else ''} ORDER BY a.id{suffix}",
-        params,
-    )
-    agents = []
-    for row in found:
-        agent = rows.hydrate(Agent, row, 0)
-        agent.user = rows.hydrate(User, row, rows.width(Agent))
-        agent.role = rows.hydrate(Role, row, rows.width(Agent) + rows.width(User))
-        agents.append(agent)
-    return agents
-
-
 def locked_agents(agent_ids: list[int], *, skip_locked: bool = False) -> list[Agent]:
     """The active agents among ``agent_ids``, each with its user and role, ascending by id and
     locked ``FOR UPDATE`` on PostgreSQL (the lock every writer for an agent takes first);
@@ -166,13 +135,13 @@ def locked_agents(agent_ids: list[int], *, skip_locked: bool = False) -> list[Ag
     if not agent_ids:
         return []
     where = f"a.id IN ({', '.join(['%s'] * len(agent_ids))})"
-    return _agents(where, list(agent_ids), lock=True, skip_locked=skip_locked)
+    return rows.agents(where, list(agent_ids), lock=True, skip_locked=skip_locked)
 
 
 def lock_agent_any(agent_id: int) -> Agent | None:
     """The agent ``agent_id``, active or not, locked ``FOR UPDATE`` (deactivation, and the
     sweeper's clean-up of a deactivated agent's leftovers)."""
-    found = _agents("a.id = %s", [agent_id], lock=True, active_only=False)
+    found = rows.agents("a.id = %s", [agent_id], lock=True, active_only=False)
     return found[0] if found else None
 
 
@@ -192,71 +161,8 @@ def forwarded_to(extension: str | None) -> bool:
 
 def active_agent_named(username: str) -> Agent | None:
     """The active agent whose user is ``username``, with user and role; None if there is none."""
-    found = _agents("u.username = %s", [username])
+    found = rows.agents("u.username = %s", [username])
     return found[0] if found else None
-
-
-def own_interaction(
-    interaction_id: int, agent: Agent, *, lock: bool = False, children: tuple[str, ...] = ()
-) -> tuple[Interaction | None, bool]:
-    """The agent's interaction ``interaction_id`` (None if it is not theirs), locked
-    ``FOR UPDATE`` when ``lock``; and whether it has a child in one of the ``children`` states."""
-    has_children = "FALSE"
-    params: list = []
-    if children:
-        has_children = (
-            f"EXISTS (SELECT 1 FROM {rows.table(Interaction)} c WHERE c.parent_id = i.id "
-            f"AND c.state IN ({', '.join(['%s'] * len(children))}))"
-        )
-        params += children
-    suffix = " FOR UPDATE OF i" if lock and connection.features.has_select_for_update_of else ""
-    row = rows.fetch_one(
-        f"SELECT {rows.select_list(Interaction, 'i')}, {has_children} "
-        f"FROM {rows.table(Interaction)} i WHERE i.id = %s AND i.agent_id = %s{suffix}",
-        [*params, interaction_id, agent.pk],
-    )
-    if row is None:
-        return None, False
-    interaction = rows.hydrate(Interaction, row, 0)
-    interaction.agent = agent
-    return interaction, bool(row[-1])
-
-
-def open_children_locked(parent_id: int, states: tuple[str, ...]) -> list[Interaction]:
-    """The children of ``parent_id`` in ``states``, locked ``FOR UPDATE`` on PostgreSQL."""
-    suffix = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
-    found = rows.fetch_all(
-        f"SELECT {rows.select_list(Interaction, 'c')} FROM {rows.table(Interaction)} c "
-        f"WHERE c.parent_id = %s AND c.state IN ({', '.join(['%s'] * len(states))}) "
-        f"ORDER BY c.id DESC{suffix}",  # newest first, as Interaction.Meta.ordering
-        [parent_id, *states],
-    )
-    return [rows.hydrate(Interaction, row, 0) for row in found]
-
-
-def contact(contact_id: int) -> Contact | None:
-    row = rows.fetch_one(
-        f"SELECT {rows.select_list(Contact, 'c')} FROM {rows.table(Contact)} c WHERE c.id = %s",
-        [contact_id],
-    )
-    return rows.hydrate(Contact, row, 0) if row else None
-
-
-def open_work_counts(agent: Agent) -> dict[str, tuple[int, int]]:
-    """Per channel: (open work counting toward caps, all open work)."""
-    counting: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    found = rows.fetch_all(
-        f"SELECT channel_id, counts_toward_cap, COUNT(*) FROM {rows.table(Interaction)} "
-        f"WHERE agent_id = %s AND state IN ({', '.join(['%s'] * len(OPEN_STATES))}) "
-        f"GROUP BY channel_id, counts_toward_cap",
-        [agent.pk, *OPEN_STATES],
-    )
-    for channel, counts, n in found:
-        total[channel] += n
-        if counts:
-            counting[channel] += n
-    return {c: (counting[c], total[c]) for c in total}
 
 
 def channel_live(state: AgentChannelState, counts: tuple[int, int] = (0, 0)) -> ChannelLive:
@@ -291,31 +197,6 @@ def agent_live(
     return AgentLive(dnd=agent.dnd, channels=channels), rows
 
 
-def session_reads(agent: Agent) -> tuple[datetime, tuple[int, str], list[AgentChannelState]]:
-    """What a service reads first after locking ``agent``, in one round trip: the database clock
-    (DECISIONS.md: read once, after the locks), the rules version (RulesVersion) and the agent's
-    channel-state rows (in the ORM's order). SQLite has no clock function: Django's clock."""
-    postgres = connection.vendor == "postgresql"
-    found = rows.fetch_all(
-        f"SELECT {'clock_timestamp()' if postgres else 'NULL'}, v.value, v.token, "
-        f"{rows.select_list(AgentChannelState, 's')} FROM (SELECT 1) AS one "
-        f"LEFT JOIN {rows.table(RulesVersion)} v ON v.id = 1 "
-        f"LEFT JOIN {rows.table(AgentChannelState)} s ON s.agent_id = %s "
-        f"ORDER BY s.channel_id",
-        [agent.pk],
-    )
-    first = found[0]  # one row even without states (the outer joins keep "one")
-    now = first[0] if postgres else timezone.now()
-    version = (first[1], str(uuid.UUID(str(first[2])))) if first[1] is not None else (0, "")
-    states = []
-    for row in found:
-        state = rows.hydrate(AgentChannelState, row, 3)
-        if state is not None:
-            state.agent = agent
-            states.append(state)
-    return now, version, states
-
-
 def db_now():
     """The database clock, read once per service call after its locks (DECISIONS.md)."""
     if connection.vendor == "postgresql":
@@ -345,6 +226,6 @@ def offer_decision(agent: Agent, channel: str, *, outbound: bool = False) -> Off
         )
     target = None
     if forwarding.forwards(named, channel):
-        found = _agents("a.extension = %s", [agent.forward_to])
+        found = rows.agents("a.extension = %s", [agent.forward_to])
         target = party(found[0]) if found else None
     return forwarding.offer_to(named, channel, target)

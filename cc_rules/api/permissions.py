@@ -10,7 +10,7 @@ from cc_rules.permissions_setup import COMPLIANCE, ROUTER, SUPERVISOR
 def in_group(user, name: str) -> bool:
     if not user or not user.is_authenticated:
         return False
-    known = getattr(user, "_cc_known_groups", None)  # set by api.authentication
+    known = getattr(user, "_cc_known_groups", None)  # set by rows.load_token (api.authentication)
     if known is not None and name in known:
         return known[name]
     cache = getattr(user, "_cc_groups", None)

@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from cc_rules import rows
-from cc_rules.api.authentication import load_token
 from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
+from cc_rules.rows import load_token
 from cc_rules.selectors import (
     active_agent_named,
     locked_agents,
