@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cc_rules.engine import reasons
 from cc_rules.models import Agent, AgentChannelState
 from cc_rules.selectors import effective_rules
 from cc_rules.services import status as status_service
@@ -45,8 +46,14 @@ ERRORS = {
 }
 
 
-def errors(*codes: int) -> dict:
-    return {c: ERRORS[c] for c in codes}
+def errors(*codes: int, refusals: tuple[str, ...] = ()) -> dict:
+    """Error responses for ``extend_schema``; ``refusals``: the 409 codes this endpoint gives,
+    each described (``engine.reasons.DESCRIPTIONS``)."""
+    found = {c: ERRORS[c] for c in codes}
+    if refusals:
+        text = "; ".join(f"`{code}`: {reasons.DESCRIPTIONS[code]}" for code in refusals)
+        found[409] = OpenApiResponse(ErrorSerializer, description=f"a rule refused: {text}")
+    return found
 
 
 def ctx(request: Request) -> dict:
@@ -213,7 +220,15 @@ class AgentChannelStatusView(APIView):
     permission_classes = [IsSupervisor]
 
     @extend_schema(
-        request=StatusRequest, responses={200: ChannelState} | errors(400, 401, 403, 404, 409)
+        request=StatusRequest,
+        responses={200: ChannelState}
+        | errors(
+            400,
+            401,
+            403,
+            404,
+            refusals=(reasons.AGENT_NOT_LOGGED_IN, reasons.ACTIVE_INTERACTIONS),
+        ),
     )
     def put(self, request: Request, username: str, channel: str) -> Response:
         data = validated(StatusRequest, request)

@@ -47,3 +47,28 @@ SYSTEM_LOGIN: Final = "login"
 SYSTEM_ACW_TIMEOUT: Final = "acw_timeout"
 SYSTEM_MISSED_OFFER: Final = "missed_offer"
 SYSTEM_REASONS: Final = frozenset({SYSTEM_LOGIN, SYSTEM_ACW_TIMEOUT, SYSTEM_MISSED_OFFER})
+
+# What each refusal code means, for the OpenAPI schema and the README (one line each).
+DESCRIPTIONS: Final = {
+    CHANNEL_NOT_VISIBLE: "the agent's role does not see the channel (R1)",
+    LOGGED_OFF: "the agent is logged off the channel (R2)",
+    DND_ACTIVE: "do-not-disturb is on (R3)",
+    PENDING_HELD: "a status is pending on the channel (R8)",
+    AFTER_CALL_WORK: "the channel is in after-call work (R14)",
+    NOT_READY: "the channel is not ready (R2)",
+    CHANNEL_CAP_REACHED: "the channel's cap is reached (R9)",
+    TOTAL_CAP_REACHED: "the cap over all channels is reached (R9)",
+    BLOCKED_BY_CHANNEL: "open work on another channel blocks this one (R9)",
+    NO_ELIGIBLE_AGENT: "routing found no agent who may take the work now",
+    FORWARD_TARGET_UNAVAILABLE: "the agent forwards (R4) to an extension that cannot take it",
+    ACTIVE_INTERACTIONS: "work is still open; it cannot be logged off",
+    MARK_DONE_REQUIRED: "mark the interaction done before closing it (R12)",
+    WRAP_UP_NOT_EXTENDABLE: "wrap-up cannot be extended here (R15)",
+    INVALID_TRANSITION: "the state does not allow it (e.g. not the ACW of this interaction)",
+    REQUEST_IN_PROGRESS: "the same Idempotency-Key is still being answered",
+    CLICK_TO_CONTACT_DISABLED: "click-to-contact is off for the agent (R11)",
+    OFFER_EXPIRED: "the offer's deadline has passed; it is missed",
+    PARENT_NOT_ACTIVE: "party action (R10) needs its parent interaction active",
+    AGENT_NOT_LOGGED_IN: "a supervisor cannot bring a logged-off channel to another status",
+    NUMBER_TYPE_NOT_ALLOWED: "the number's type is not in dialable_number_types (R11)",
+}

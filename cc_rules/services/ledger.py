@@ -160,6 +160,13 @@ def _append(sess: Session, **fields: Any) -> StatusChange:
     return row
 
 
+def _changed(sess: Session, state: AgentChannelState, event: str, **fields: Any) -> None:
+    """A channel row changed: store it, append its ledger row, note that live state moved."""
+    _writer(sess).save_state(state)
+    _append(sess, event=event, channel=state.channel_id, **fields)
+    sess.states_changed()
+
+
 # -- status ---------------------------------------------------------------------------------------
 def set_status(
     sess: Session,
@@ -184,11 +191,10 @@ def set_status(
             f"The {state.channel_id} channel cannot go from {old} to {status}.",
             rule,
         ) from None
-    _writer(sess).save_state(state)
-    _append(
+    _changed(
         sess,
-        event=Event.STATUS,
-        channel=state.channel_id,
+        state,
+        Event.STATUS,
         from_status=old,
         to_status=status,
         reason=reason,
@@ -196,7 +202,6 @@ def set_status(
         rule=rule,
         interaction_id=interaction_id,
     )
-    sess.states_changed()
 
 
 def land(
@@ -236,18 +241,16 @@ def hold_pending(
     state.pending_status = status
     state.pending_reason = reason
     state.pending_requested_at = sess.now
-    _writer(sess).save_state(state)
-    _append(
+    _changed(
         sess,
-        event=Event.PENDING,
-        channel=state.channel_id,
+        state,
+        Event.PENDING,
         from_status=before,
         to_status=status,
         reason=reason,
         cause=cause,
         rule=rule,
     )
-    sess.states_changed()
 
 
 def clear_pending(
@@ -265,11 +268,10 @@ def clear_pending(
     sess.before_change()
     held, held_reason = state.pending_status or "", state.pending_reason
     state.clear_pending()
-    _writer(sess).save_state(state)
-    _append(
+    _changed(
         sess,
-        event=Event.PENDING,
-        channel=state.channel_id,
+        state,
+        Event.PENDING,
         from_status=held,
         to_status=held if applied else "",
         reason=held_reason,
@@ -277,7 +279,6 @@ def clear_pending(
         rule=rule,
         interaction_id=interaction_id,
     )
-    sess.states_changed()
 
 
 # -- DND (R3) -------------------------------------------------------------------------------------
