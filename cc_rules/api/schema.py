@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cc_rules.engine import reasons
+
 from .idempotency import EXEMPT_PATHS, MAX_KEY_LENGTH
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
@@ -66,7 +68,14 @@ def document_conventions(result: dict[str, Any], generator: Any, request: Any, p
         {
             "type": "object",
             "properties": {
-                "code": {"type": "string"},
+                "code": {
+                    "type": "string",
+                    "description": "Stable machine-readable code. Besides invalid, not_found, "
+                    "forbidden, not_authenticated, throttled, unsupported_media_type, "
+                    "idempotency_key_reused and database_unavailable, a refusal (409) is one "
+                    "of: "
+                    + "; ".join(f"`{c}`: {text}" for c, text in reasons.DESCRIPTIONS.items()),
+                },
                 "detail": {"type": "string"},
                 "rule": {"type": "string", "nullable": True},
                 "fields": {"type": "object", "additionalProperties": {}},
