@@ -38,6 +38,8 @@ CODE_TEXT = {
     "dnd_active": "Do-not-disturb is on (R3).",
     "pending_held": "A status request is pending on this channel; it gets no new work (R8).",
     "after_call_work": "The channel is in after-call work (R14).",
+    "forward_target_unavailable": "The agent forwards calls (R4) to an extension that cannot "
+    "take them now.",
     "not_ready": "The channel is not ready (R2).",
     "channel_cap_reached": "The channel's cap of open interactions is reached (R9).",
     "total_cap_reached": "The cap over all channels is reached (R9).",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from cc_rules.models import AgentChannelState, Interaction, StatusChange
@@ -20,6 +21,7 @@ from tests.factories import (
     a_role,
     a_router_client,
     a_supervisor,
+    a_user,
     an_agent,
     client_for,
     reason_codes,
@@ -287,7 +289,14 @@ def test_decisions_mirror_offers_forwarding_included(target_ready, target_dnd, f
     body = {"agent": named.user.username, "channel": "voice"}
 
     decision = post(a_router_client(), "/decisions/offer/", body).json()
+    admin = Client()
+    admin.force_login(a_user("root", is_staff=True, is_superuser=True))
+    simulated = admin.get(
+        f"/admin/cc_rules/agent/{named.pk}/simulate/", {"channel": "voice", "direction": "inbound"}
+    )
     real = offer(named, "voice")
+
+    assert f"code <code>{code}</code>" in simulated.content.decode()
 
     assert decision["code"] == code
     assert decision["allowed"] is (real.status_code == 201)
