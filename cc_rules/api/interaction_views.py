@@ -15,16 +15,18 @@ from rest_framework.views import APIView
 
 from cc_rules import selectors
 from cc_rules.choices import InteractionState
-from cc_rules.models import Agent, Contact, Interaction
+from cc_rules.engine import reasons
+from cc_rules.models import Agent, Contact, Interaction, Message
 from cc_rules.selectors import active_agent_named
+from cc_rules.services import consultation
 from cc_rules.services import im as im_service
 from cc_rules.services import interactions as svc
 from cc_rules.services.errors import Forbidden, Invalid, NotFound
-from cc_rules.services.messages import post_message
+from cc_rules.services.messages import post_message, transcript
 
 from . import presenters
 from .pagination import CursorPage
-from .permissions import IsAgent, IsRouter, IsSupervisor, agent_of, in_group
+from .permissions import IsAgent, IsRouter, IsSupervisor, agent_of
 from .serializers import (
     AssistRequest,
     ChannelStateSerializer,
@@ -33,15 +35,27 @@ from .serializers import (
     DecisionSerializer,
     EmptyRequest,
     EndRequest,
+    ErrorSerializer,
     ImInboxSerializer,
     ImRequest,
     InteractionCreateRequest,
     InteractionSerializer,
     MessageRequest,
+    MessageSerializer,
     MessageWithPointsSerializer,
     out,
 )
 from .views import ctx, errors, validated
+
+
+def conflicts(*codes: str, note: str = "") -> dict:
+    """The 409 answer of an operation, naming every ``code`` it may carry (API.md, "Errors")."""
+    listed = ", ".join(f"`{code}`" for code in codes)
+    description = (
+        f"a rule or the state refused; `code` is one of: {listed} (and `request_in_progress` "
+        f"for a retry with the same Idempotency-Key). {note}"
+    ).strip()
+    return {409: OpenApiResponse(ErrorSerializer, description=description)}
 
 
 def _agent_named(username: str, field: str = "agent") -> Agent:
@@ -112,7 +126,20 @@ class InteractionsView(ListAPIView):
 
     @extend_schema(
         request=InteractionCreateRequest,
-        responses={201: InteractionSerializer} | errors(400, 401, 403, 404, 409),
+        responses={201: InteractionSerializer}
+        | errors(400, 401, 403, 404)
+        | conflicts(
+            *reasons.OFFER_CHECK_ORDER,
+            reasons.NO_ELIGIBLE_AGENT,
+            reasons.FORWARD_TARGET_UNAVAILABLE,
+            reasons.PARENT_NOT_ACTIVE,
+            reasons.CLICK_TO_CONTACT_DISABLED,
+            reasons.NUMBER_TYPE_NOT_ALLOWED,
+            note="Outbound (R10) never answers dnd_active, after_call_work or not_ready; "
+            "parent_not_active: the `parent` is not active; click_to_contact_disabled and "
+            "number_type_not_allowed (rule dialable_number_types): a `to` found only in the "
+            "contact's chat messages (R11).",
+        ),
     )
     def post(self, request: Request) -> Response:
         data = validated(InteractionCreateRequest, request)
@@ -164,12 +191,15 @@ class InteractionsView(ListAPIView):
 
 
 class InteractionDetailView(RetrieveAPIView):
+    """The caller's own interaction, or a consultation they started (its two agents see it)."""
+
     permission_classes = [IsAgent]
     serializer_class = InteractionSerializer
     lookup_url_kwarg = "pk"
 
     def get_queryset(self):
-        return _interactions().filter(agent=agent_of(self.request.user))
+        me = agent_of(self.request.user)
+        return _interactions().filter(Q(agent=me) | Q(**consultation.started_by(me)))
 
     @extend_schema(responses={200: InteractionSerializer} | errors(401, 403, 404))
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -210,14 +240,20 @@ class CloseView(_Action):
 
 
 class EndView(APIView):
+    """End the caller's own interaction, or a consultation they started (either agent of a
+    consultation may end it; DECISIONS.md, "Combinations")."""
+
     permission_classes = [IsAgent]
 
     @extend_schema(
-        request=EndRequest, responses={200: InteractionSerializer} | errors(400, 401, 403, 404, 409)
+        request=EndRequest,
+        responses={200: InteractionSerializer}
+        | errors(400, 401, 403, 404)
+        | conflicts(reasons.INVALID_TRANSITION),
     )
     def post(self, request: Request, pk: int) -> Response:
         data = validated(EndRequest, request)
-        interaction = svc.interaction_end(
+        interaction = consultation.interaction_end_as_party(
             agent_of(request.user), pk, how=data["how"], workbin=data.get("workbin"), **ctx(request)
         )
         return _render(interaction)
@@ -266,23 +302,43 @@ class IsAgentOrRouter(BasePermission):
         return IsAgent().has_permission(request, view) or IsRouter().has_permission(request, view)
 
 
-class MessagesView(APIView):
+class MessagesView(GenericAPIView):
+    """GET: the transcript the caller may read. POST: add a message (R5) and list the contact
+    points it offers (R11). Both agents of a consultation read and write it; the router (the
+    contact's side) gets 404 on a consultation (DECISIONS.md, "Combinations")."""
+
     permission_classes = [IsAgentOrRouter]
+    pagination_class = CursorPage
+    serializer_class = MessageSerializer
+
+    def _caller(self) -> dict:
+        user = self.request.user
+        # The router account (or an admin) writes the contact's side; an agent who is a party
+        # to the interaction writes as themself (services/messages.py decides which applies).
+        return {"agent": agent_of(user), "router": IsRouter().has_permission(self.request, self)}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the model only
+            return Message.objects.none()
+        return transcript(self.kwargs["pk"], **self._caller())
+
+    @extend_schema(responses={200: MessageSerializer(many=True)} | errors(400, 401, 403, 404))
+    def get(self, request: Request, pk: int) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(
         request=MessageRequest,
-        responses={201: MessageWithPointsSerializer} | errors(400, 401, 403, 404, 409),
+        responses={201: MessageWithPointsSerializer}
+        | errors(400, 401, 403, 404)
+        | conflicts(
+            reasons.INVALID_TRANSITION,
+            note="Refused contact points are listed with allowed false and their code, never 409.",
+        ),
     )
     def post(self, request: Request, pk: int) -> Response:
         data = validated(MessageRequest, request)
-        me = agent_of(request.user)
-        router = me is None or (
-            in_group(request.user, "router")
-            and not Interaction.objects.filter(pk=pk, agent=me).exists()
-        )
-        message, points = post_message(
-            pk, text=data["text"], agent=me, router=router, **ctx(request)
-        )
+        message, points = post_message(pk, text=data["text"], **self._caller(), **ctx(request))
         message.contact_points = points
         return Response(MessageWithPointsSerializer(message).data, status=http.HTTP_201_CREATED)
 
