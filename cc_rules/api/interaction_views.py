@@ -16,13 +16,12 @@ from rest_framework.views import APIView
 from cc_rules import selectors
 from cc_rules.choices import InteractionState
 from cc_rules.engine import reasons
-from cc_rules.models import Agent, Contact, Interaction, Message
+from cc_rules.models import Agent, Contact, Interaction
 from cc_rules.selectors import active_agent_named
 from cc_rules.services import consultation
 from cc_rules.services import im as im_service
 from cc_rules.services import interactions as svc
 from cc_rules.services.errors import Forbidden, Invalid, NotFound
-from cc_rules.services.messages import post_message, transcript
 
 from . import presenters
 from .pagination import CursorPage
@@ -40,9 +39,6 @@ from .serializers import (
     ImRequest,
     InteractionCreateRequest,
     InteractionSerializer,
-    MessageRequest,
-    MessageSerializer,
-    MessageWithPointsSerializer,
     out,
 )
 from .views import ctx, errors, validated
@@ -295,52 +291,6 @@ class ConsultView(_AssistView):
 
 class ConferenceView(_AssistView):
     kind = "conference"
-
-
-class IsAgentOrRouter(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return IsAgent().has_permission(request, view) or IsRouter().has_permission(request, view)
-
-
-class MessagesView(GenericAPIView):
-    """GET: the transcript the caller may read. POST: add a message (R5) and list the contact
-    points it offers (R11). Both agents of a consultation read and write it; the router (the
-    contact's side) gets 404 on a consultation (DECISIONS.md, "Combinations")."""
-
-    permission_classes = [IsAgentOrRouter]
-    pagination_class = CursorPage
-    serializer_class = MessageSerializer
-
-    def _caller(self) -> dict:
-        user = self.request.user
-        # The router account (or an admin) writes the contact's side; an agent who is a party
-        # to the interaction writes as themself (services/messages.py decides which applies).
-        return {"agent": agent_of(user), "router": IsRouter().has_permission(self.request, self)}
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the model only
-            return Message.objects.none()
-        return transcript(self.kwargs["pk"], **self._caller())
-
-    @extend_schema(responses={200: MessageSerializer(many=True)} | errors(400, 401, 403, 404))
-    def get(self, request: Request, pk: int) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(MessageSerializer(page, many=True).data)
-
-    @extend_schema(
-        request=MessageRequest,
-        responses={201: MessageWithPointsSerializer}
-        | errors(400, 401, 403, 404)
-        | conflicts(
-            reasons.INVALID_TRANSITION,
-            note="Refused contact points are listed with allowed false and their code, never 409.",
-        ),
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        data = validated(MessageRequest, request)
-        message, points = post_message(pk, text=data["text"], **self._caller(), **ctx(request))
-        message.contact_points = points
-        return Response(MessageWithPointsSerializer(message).data, status=http.HTTP_201_CREATED)
 
 
 # -- contacts -----------------------------------------------------------------------------------
