@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import environ
+import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -191,8 +192,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Product settings -----------------------------------------------------------------------
-# Region used to read phone numbers without a country prefix in chat messages (R11).
-CC_PHONE_REGION = env.str("CC_PHONE_REGION", default="DE")
+# Region used to read phone numbers without a country prefix (R11: chat messages and a typed
+# `to`). CC_PHONE_REGION is the older name, still read when CC_DEFAULT_REGION is not set.
+CC_DEFAULT_REGION = env.str("CC_DEFAULT_REGION", default=env.str("CC_PHONE_REGION", default="DE"))
+if CC_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(
+        f"CC_DEFAULT_REGION={CC_DEFAULT_REGION!r} is not a phonenumbers region (e.g. DE, US)."
+    )
+CC_PHONE_REGION = CC_DEFAULT_REGION
 # How long an unread IM waits in Redis (R5; never in the database).
 CC_IM_TTL_SECONDS = env.int("CC_IM_TTL_SECONDS", default=86400)
 # Idempotency keys are kept this long (API.md, "Conventions").

@@ -15,16 +15,17 @@ from rest_framework.views import APIView
 
 from cc_rules import selectors
 from cc_rules.choices import InteractionState
+from cc_rules.engine import reasons
 from cc_rules.models import Agent, Contact, Interaction
 from cc_rules.selectors import active_agent_named
+from cc_rules.services import consultation
 from cc_rules.services import im as im_service
 from cc_rules.services import interactions as svc
 from cc_rules.services.errors import Forbidden, Invalid, NotFound
-from cc_rules.services.messages import post_message
 
 from . import presenters
 from .pagination import CursorPage
-from .permissions import IsAgent, IsRouter, IsSupervisor, agent_of, in_group
+from .permissions import IsAgent, IsRouter, IsSupervisor, agent_of
 from .serializers import (
     AssistRequest,
     ChannelStateSerializer,
@@ -33,15 +34,24 @@ from .serializers import (
     DecisionSerializer,
     EmptyRequest,
     EndRequest,
+    ErrorSerializer,
     ImInboxSerializer,
     ImRequest,
     InteractionCreateRequest,
     InteractionSerializer,
-    MessageRequest,
-    MessageWithPointsSerializer,
     out,
 )
 from .views import ctx, errors, validated
+
+
+def conflicts(*codes: str, note: str = "") -> dict:
+    """The 409 answer of an operation, naming every ``code`` it may carry (API.md, "Errors")."""
+    listed = ", ".join(f"`{code}`" for code in codes)
+    description = (
+        f"a rule or the state refused; `code` is one of: {listed} (and `request_in_progress` "
+        f"for a retry with the same Idempotency-Key). {note}"
+    ).strip()
+    return {409: OpenApiResponse(ErrorSerializer, description=description)}
 
 
 def _agent_named(username: str, field: str = "agent") -> Agent:
@@ -112,7 +122,20 @@ class InteractionsView(ListAPIView):
 
     @extend_schema(
         request=InteractionCreateRequest,
-        responses={201: InteractionSerializer} | errors(400, 401, 403, 404, 409),
+        responses={201: InteractionSerializer}
+        | errors(400, 401, 403, 404)
+        | conflicts(
+            *reasons.OFFER_CHECK_ORDER,
+            reasons.NO_ELIGIBLE_AGENT,
+            reasons.FORWARD_TARGET_UNAVAILABLE,
+            reasons.PARENT_NOT_ACTIVE,
+            reasons.CLICK_TO_CONTACT_DISABLED,
+            reasons.NUMBER_TYPE_NOT_ALLOWED,
+            note="Outbound (R10) never answers dnd_active, after_call_work or not_ready; "
+            "parent_not_active: the `parent` is not active; click_to_contact_disabled and "
+            "number_type_not_allowed (rule dialable_number_types): a `to` found only in the "
+            "contact's chat messages (R11).",
+        ),
     )
     def post(self, request: Request) -> Response:
         data = validated(InteractionCreateRequest, request)
@@ -164,12 +187,15 @@ class InteractionsView(ListAPIView):
 
 
 class InteractionDetailView(RetrieveAPIView):
+    """The caller's own interaction, or a consultation they started (its two agents see it)."""
+
     permission_classes = [IsAgent]
     serializer_class = InteractionSerializer
     lookup_url_kwarg = "pk"
 
     def get_queryset(self):
-        return _interactions().filter(agent=agent_of(self.request.user))
+        me = agent_of(self.request.user)
+        return _interactions().filter(Q(agent=me) | Q(**consultation.started_by(me)))
 
     @extend_schema(responses={200: InteractionSerializer} | errors(401, 403, 404))
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -210,14 +236,20 @@ class CloseView(_Action):
 
 
 class EndView(APIView):
+    """End the caller's own interaction, or a consultation they started (either agent of a
+    consultation may end it; DECISIONS.md, "Combinations")."""
+
     permission_classes = [IsAgent]
 
     @extend_schema(
-        request=EndRequest, responses={200: InteractionSerializer} | errors(400, 401, 403, 404, 409)
+        request=EndRequest,
+        responses={200: InteractionSerializer}
+        | errors(400, 401, 403, 404)
+        | conflicts(reasons.INVALID_TRANSITION),
     )
     def post(self, request: Request, pk: int) -> Response:
         data = validated(EndRequest, request)
-        interaction = svc.interaction_end(
+        interaction = consultation.interaction_end_as_party(
             agent_of(request.user), pk, how=data["how"], workbin=data.get("workbin"), **ctx(request)
         )
         return _render(interaction)
@@ -259,32 +291,6 @@ class ConsultView(_AssistView):
 
 class ConferenceView(_AssistView):
     kind = "conference"
-
-
-class IsAgentOrRouter(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return IsAgent().has_permission(request, view) or IsRouter().has_permission(request, view)
-
-
-class MessagesView(APIView):
-    permission_classes = [IsAgentOrRouter]
-
-    @extend_schema(
-        request=MessageRequest,
-        responses={201: MessageWithPointsSerializer} | errors(400, 401, 403, 404, 409),
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        data = validated(MessageRequest, request)
-        me = agent_of(request.user)
-        router = me is None or (
-            in_group(request.user, "router")
-            and not Interaction.objects.filter(pk=pk, agent=me).exists()
-        )
-        message, points = post_message(
-            pk, text=data["text"], agent=me, router=router, **ctx(request)
-        )
-        message.contact_points = points
-        return Response(MessageWithPointsSerializer(message).data, status=http.HTTP_201_CREATED)
 
 
 # -- contacts -----------------------------------------------------------------------------------

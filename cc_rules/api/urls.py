@@ -3,7 +3,7 @@
 from django.urls import path
 
 from . import interaction_views as iv
-from . import views
+from . import message_views, views
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
@@ -43,7 +43,11 @@ urlpatterns = [
         iv.ConferenceView.as_view(),
         name="interaction-conference",
     ),
-    path("interactions/<int:pk>/messages/", iv.MessagesView.as_view(), name="interaction-messages"),
+    path(
+        "interactions/<int:pk>/messages/",
+        message_views.MessagesView.as_view(),
+        name="interaction-messages",
+    ),
     path("contacts/", iv.ContactsView.as_view(), name="contacts"),
     path("contacts/<int:pk>/", iv.ContactDetailView.as_view(), name="contact-detail"),
     path("decisions/offer/", iv.DecisionOfferView.as_view(), name="decision-offer"),

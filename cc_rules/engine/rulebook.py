@@ -41,6 +41,22 @@ CHANNEL_END_EVENTS: dict[str, frozenset[str]] = {
 }
 
 AFTER_TIMER_CHOICES = ("ready", "not_ready")
+# Phone number types as phonenumbers names them (R11, ``dialable_number_types``).
+NUMBER_TYPES: tuple[str, ...] = (
+    "fixed_line",
+    "mobile",
+    "fixed_line_or_mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "unknown",
+)
+DIALABLE_BY_DEFAULT = frozenset({"fixed_line", "mobile", "fixed_line_or_mobile", "toll_free"})
 AFTER_DONE_CHOICES = ("ready", "not_ready", "keep_acw", "manual")
 
 
@@ -93,6 +109,15 @@ def _end_events(value: Any) -> frozenset[str]:
     unknown = sorted(set(value) - set(END_EVENTS))
     if unknown:
         raise RuleValueError(f"Unknown end event(s): {', '.join(unknown)}.")
+    return frozenset(value)
+
+
+def _number_types(value: Any) -> frozenset[str]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise RuleValueError(f"A list of number types, each one of: {', '.join(NUMBER_TYPES)}.")
+    unknown = sorted(set(value) - set(NUMBER_TYPES))
+    if unknown:
+        raise RuleValueError(f"Unknown number type(s): {', '.join(unknown)}.")
     return frozenset(value)
 
 
@@ -313,6 +338,16 @@ RULES: dict[str, RuleDef] = {
             False,
             _bool,
             "true: a missed offer sets not_ready with reason missed_offer.",
+        ),
+        RuleDef(
+            "dialable_number_types",
+            "R11",
+            "Phone number types click-to-contact may dial",
+            False,
+            DIALABLE_BY_DEFAULT,
+            _number_types,
+            f"List of {', '.join(NUMBER_TYPES)}. Replaced whole. Other types answer 409 "
+            "number_type_not_allowed.",
         ),
     )
 }

@@ -1,20 +1,74 @@
-"""Chat transcripts (R5) and the contact points found in them (R11)."""
+"""Chat transcripts (R5) and the contact points found in them (R11).
+
+Who may read and write a transcript (DECISIONS.md, "Consultation and conference" and
+"Combinations"): the handling agent on their own interaction; both agents of a consultation
+(the teammate who handles it and the initiator, the agent of its parent); the router account,
+writing the contact's side, on anything but a consultation (404: the contact never sees one).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from cc_rules.choices import InteractionState, Kind
-from cc_rules.engine import decide, reasons
+from cc_rules.engine import contact_points as engine
+from cc_rules.engine import reasons
 from cc_rules.models import Agent, Interaction, Message
 
-from .contact_points import contact_points_in
+from . import contact_points as points
+from .consultation import party_interaction
 from .errors import Invalid, NotFound, Refused
 from .sessions import lock_sessions
 
 TEXT_CHANNELS = ("chat", "facebook", "twitter")
+
+
+@dataclass(frozen=True)
+class Access:
+    """How the caller reaches an interaction's transcript: as a party agent or the contact."""
+
+    interaction: Interaction
+    contact_side: bool
+
+
+def _access(interaction_id: int, *, agent: Agent | None, router: bool) -> Access:
+    """The interaction and the side the caller writes; 404 where they have no part in it.
+
+    An agent who is a party writes as themself even with the router group; the router account
+    writes the contact's side on any interaction but a consultation."""
+    found = party_interaction(interaction_id, agent)
+    if found is not None:
+        return Access(found, contact_side=False)
+    if router:
+        found = Interaction.objects.filter(pk=interaction_id).first()
+        if found is not None and found.kind != Kind.CONSULTATION:
+            return Access(found, contact_side=True)
+    raise NotFound("not_found", "No such interaction.")
+
+
+def _text_channel(interaction: Interaction) -> None:
+    if interaction.channel_id not in TEXT_CHANNELS:
+        raise Invalid(
+            "invalid",
+            f"{interaction.channel_id} interactions have no chat transcript.",
+            None,
+            fields={"text": ["no_transcript"]},
+        )
+
+
+def transcript(interaction_id: int, *, agent: Agent | None, router: bool) -> QuerySet[Message]:
+    """The messages the caller may read on ``interaction_id``, oldest first: a conference
+    shows its parent's transcript; a consultation only its own (never the contact's, and the
+    contact's never shows it)."""
+    access = _access(interaction_id, agent=agent, router=router)
+    _text_channel(access.interaction)
+    return Message.objects.filter(
+        interaction_id=points.transcript_of(access.interaction)
+    ).select_related("author")
 
 
 def post_message(
@@ -26,25 +80,15 @@ def post_message(
     actor: Any,
     request_id: str,
 ) -> tuple[Message, list[dict[str, Any]]]:
-    """Keep a chat message in the transcript and say which contact points the agent may use.
+    """Keep a chat message in the transcript and list the contact points it offers.
 
-    The handling agent writes on their own interaction; the router account writes the
-    contact's side. A conference shares the parent's transcript; a consultation keeps its
-    messages to itself, never in the contact's transcript.
+    Only a message the contact wrote (the router's) offers points (R11: never the agent's
+    own), each with ``allowed``/``code``/``rule`` from the engine's ``click_to_contact`` for the
+    handling agent now. Locks the handling agent's row, then the interaction.
     """
-    query = Interaction.objects.filter(pk=interaction_id)
-    if not router:
-        query = query.filter(agent=agent)
-    interaction = query.select_related("parent").first()
-    if interaction is None:
-        raise NotFound("not_found", "No such interaction.")
-    if interaction.channel_id not in TEXT_CHANNELS:
-        raise Invalid(
-            "invalid",
-            f"{interaction.channel_id} interactions have no chat transcript.",
-            None,
-            fields={"text": ["no_transcript"]},
-        )
+    access = _access(interaction_id, agent=agent, router=router)
+    interaction = access.interaction
+    _text_channel(interaction)
     with transaction.atomic():
         sess = lock_sessions([interaction.agent_id], actor=actor, request_id=request_id)[
             interaction.agent_id
@@ -56,25 +100,15 @@ def post_message(
                 f"Interaction {interaction.pk} is {interaction.state}; messages need it active.",
                 None,
             )
-        transcript = interaction
-        if interaction.kind == Kind.CONFERENCE and interaction.parent_id:
-            transcript = interaction.parent
         message = Message.objects.create(
-            interaction=transcript,
-            author=actor if not router else None,
+            interaction_id=points.transcript_of(interaction),
+            author=None if access.contact_side else actor,
             text=text,
             created_at=sess.now,
         )
-        points = []
-        c2c = sess.rules.setting("click_to_contact")
-        for point in contact_points_in(text):
-            channel = "voice" if point["kind"] == "phone" else "email"
-            if not c2c.value:
-                allowed, code, rule = False, reasons.CLICK_TO_CONTACT_DISABLED, c2c.ref
-            else:
-                decision = decide.may_take_work(sess.rules, sess.live, channel, outbound=True)
-                allowed, code, rule = decision.allowed, decision.code, decision.rule
-            points.append(
-                {**point, "allowed": allowed, "code": code, "rule": str(rule) if rule else None}
-            )
-        return message, points
+        offered = []
+        if access.contact_side:
+            for point in points.points_in(text):
+                decision = engine.click_to_contact(sess.rules, sess.live, point)
+                offered.append({"kind": point.kind, "value": point.value} | decision.as_dict())
+        return message, offered

@@ -11,10 +11,10 @@ from typing import Any
 from django.db import transaction
 
 from cc_rules.choices import Direction, InteractionState, Kind
-from cc_rules.engine import decide, reasons
+from cc_rules.engine import contact_points, decide, reasons
 from cc_rules.models import Agent, Contact, Interaction
 
-from .contact_points import contact_points_in
+from . import contact_points as points
 from .errors import Forbidden, Invalid, NotFound, Refused
 from .sessions import Session, lock_sessions
 from .work import create, own, refused
@@ -37,9 +37,11 @@ def start_outbound(
     """Start a call or e-mail to a contact (R10), subject to the same decision as any work.
 
     Outbound needs visibility (else 404) and login on the channel, and obeys the caps and
-    blocking pairs, but not ``ready``. ``to`` must be one of the contact's phone numbers or
-    e-mail addresses on file (default: the first), or one found in the parent chat's
-    transcript when click-to-contact is allowed (R11).
+    blocking pairs, but not ``ready``. A ``parent`` must be the agent's own and still
+    ``active`` (else 409 ``parent_not_active``). ``to`` is one of the contact's phone numbers or
+    e-mail addresses on file (default: the first), compared normalised (``030 98765432`` is
+    ``+493098765432``), or one the contact wrote in the parent's transcript, which the engine's
+    ``click_to_contact`` must allow (R11). Locks the agent's row.
     """
     kind = OUTBOUND_CHANNELS.get(channel)
     if kind is None:
@@ -58,6 +60,13 @@ def start_outbound(
             parent = Interaction.objects.filter(pk=parent_id, agent=sess.agent).first()
             if parent is None:
                 raise NotFound("not_found", "No such parent interaction.")
+            gate = contact_points.party_action_parent(parent.state)
+            if not gate.allowed:
+                raise Refused(
+                    gate.code,
+                    f"Interaction {parent.pk} is {parent.state}; a party action needs it active.",
+                    gate.rule,
+                )
             if contact is None:
                 contact = parent.contact
             elif parent.contact_id not in (None, contact.pk):
@@ -71,18 +80,7 @@ def start_outbound(
             raise Invalid(
                 "invalid", "Name the contact (or a parent).", None, fields={"contact": ["required"]}
             )
-        points = list(contact.points.filter(kind=kind).values_list("value", flat=True))
-        if to is None:
-            if not points:
-                raise Invalid(
-                    "invalid",
-                    f"{contact} has no {kind} on file.",
-                    None,
-                    fields={"to": ["none_on_file"]},
-                )
-            to = points[0]
-        elif to not in points:
-            _check_click_to_contact(sess, parent, kind, to)
+        to = _address(sess, contact, parent, kind, to)
         decision = decide.may_take_work(sess.rules, sess.live, channel, outbound=True)
         if not decision.allowed:
             raise refused(decision, str(sess.agent), channel)
@@ -97,31 +95,44 @@ def start_outbound(
         )
 
 
-def _check_click_to_contact(sess: Session, parent: Interaction | None, kind: str, to: str) -> None:
-    if parent is None:
+def _address(
+    sess: Session, contact: Contact, parent: Interaction | None, kind: str, to: str | None
+) -> str:
+    """The address to call or write: on file (R10) or written by the contact (R11)."""
+    on_file = points.on_file(contact, kind)
+    if to is None:
+        if not on_file:
+            raise Invalid(
+                "invalid",
+                f"{contact} has no {kind} on file.",
+                None,
+                fields={"to": ["none_on_file"]},
+            )
+        return on_file[0][0]
+    wanted = points.normalise(kind, to)
+    exact = next((value for value, _ in on_file if value == to), None)
+    found = exact or (contact_points.match(wanted, on_file) if wanted else None)
+    if found is not None:
+        return found
+    if parent is None or wanted is None:
         raise Invalid(
             "invalid",
             f"{to!r} is not on file for this contact.",
             None,
             fields={"to": ["not_on_file"]},
         )
-    found = {
-        (p["kind"], p["value"])
-        for text in parent.messages.values_list("text", flat=True)
-        for p in contact_points_in(text)
-    }
-    if (kind, to) not in found:
+    if contact_points.match(wanted, points.written_by_contact(parent)) is None:
         raise Invalid(
             "invalid",
-            f"{to!r} is neither on file nor in the chat.",
+            f"{to!r} is neither on file nor in the contact's messages.",
             None,
             fields={"to": ["not_on_file"]},
         )
-    rule = sess.rules.setting("click_to_contact")
-    if not rule.value:
-        raise Refused(
-            reasons.CLICK_TO_CONTACT_DISABLED, "Click-to-contact is off for this agent.", rule.ref
-        )
+    decision = contact_points.click_to_contact(sess.rules, sess.live, wanted)
+    if not decision.allowed:
+        detail = f"{sess.agent} may not use {wanted.value}: {decision.code}."
+        raise Refused(decision.code, detail, decision.rule)
+    return wanted.value
 
 
 # -- consultation and conference (R6) --------------------------------------------------------------

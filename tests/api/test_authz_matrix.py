@@ -166,6 +166,11 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("interaction-conference", "POST"): Case(
         "/api/v1/interactions/{active}/conference/", own_interaction(201), body=_teammate
     ),
+    ("interaction-messages", "GET"): Case(
+        "/api/v1/interactions/{active}/messages/",
+        # The transcript: its agent and the contact's side (router, admin) read it.
+        {**own_interaction(200), "router": 200, "admin": 200},
+    ),
     ("interaction-messages", "POST"): Case(
         "/api/v1/interactions/{active}/messages/",
         # The router (and admin) writes the contact's side of any chat.
