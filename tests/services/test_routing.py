@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from cc_rules.models import Agent, AgentChannelState, Interaction, Role
+from cc_rules.models import Agent, AgentChannelState, Interaction, Role, Rule
 from cc_rules.services import interactions as svc
 from cc_rules.services import offers
 from cc_rules.services import status as status_service
@@ -50,3 +50,71 @@ def test_routing_reaches_past_the_first_batch_of_candidates_at_their_caps(demo, 
     )
 
     assert offered.agent_id == alice.pk  # the only one with a free slot, candidate #26
+
+
+# -- Routing spreads work (DECISIONS.md, "Combinations"; issue 13 case 12) ----------------------
+def _ready_agents(n: int, *, chat_cap: int) -> list[Agent]:
+    """``n`` new blended agents, logged in and ready on chat in id order (so the first is the
+    longest idle), each with an agent-scope chat cap."""
+    User = get_user_model()
+    role = Role.objects.get(name="blended")
+    made = []
+    for i in range(n):
+        agent = Agent.objects.create(user=User.objects.create(username=f"spread{i}"), role=role)
+        Rule.objects.create(
+            scope="agent", agent=agent, key="channel_cap", channel_id="chat", value=chat_cap
+        )
+        status_service.session_login(agent.pk, channels=["chat"], actor=None, request_id="t")
+        status_service.channel_set_status(
+            agent.pk, "chat", status="ready", reason=None, actor=None, request_id="t"
+        )
+        made.append(agent)
+    return made
+
+
+def _routed() -> Interaction:
+    return svc.offer_inbound(
+        channel="chat", contact=None, agent=None, extension=None, actor=None, request_id="t"
+    )
+
+
+def test_routed_offers_to_two_idle_agents_with_caps_of_three_spread_between_them(demo, settings):
+    settings.CC_SEND_WAKEUPS = False
+    first, second = _ready_agents(2, chat_cap=3)
+
+    offered = [_routed().agent_id for _ in range(3)]
+
+    # fewest open first; between equals, the longest idle (the first agent never went idle
+    # again: an offer does not reset idle_since)
+    assert offered == [first.pk, second.pk, first.pk]
+
+
+def test_an_agent_who_rejects_an_offer_is_offered_last(demo, settings):
+    settings.CC_SEND_WAKEUPS = False
+    first, second, third = _ready_agents(3, chat_cap=3)
+    rejected = _routed()
+    assert rejected.agent_id == first.pk
+    svc.interaction_reject(first, rejected.pk, actor=None, request_id="t")
+
+    offered = [_routed().agent_id for _ in range(3)]
+
+    assert offered == [second.pk, third.pk, first.pk]
+    state = AgentChannelState.objects.get(agent=first, channel_id="chat")
+    assert state.idle_since == Interaction.objects.get(pk=rejected.pk).ended_at  # the reject
+
+
+def test_an_agent_who_misses_an_offer_is_offered_last(demo, settings):
+    settings.CC_SEND_WAKEUPS = False
+    first, second, third = _ready_agents(3, chat_cap=3)
+    missed = _routed()
+    assert missed.agent_id == first.pk
+    # tests move deadlines, not clocks, where PostgreSQL's clock is read (DECISIONS.md)
+    Interaction.objects.filter(pk=missed.pk).update(
+        offer_deadline=timezone.now() - timedelta(seconds=1)
+    )
+    assert offers.offer_expire(missed.pk, missed.offer_version)
+    assert Interaction.objects.get(pk=missed.pk).state == "missed"
+
+    offered = [_routed().agent_id for _ in range(3)]
+
+    assert offered == [second.pk, third.pk, first.pk]
