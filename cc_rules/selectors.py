@@ -9,13 +9,14 @@ change without a restart, and a hot request costs one tiny query for the version
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from cc_rules import rows
+from cc_rules.choices import OPEN_STATES, Status
 from cc_rules.engine import decide, forwarding
 from cc_rules.engine.resolve import RoleSets, RuleIndex, RuleRow
 from cc_rules.engine.rulebook import RULES
@@ -24,6 +25,7 @@ from cc_rules.models import (
     Agent,
     AgentChannelState,
     Channel,
+    Interaction,
     ReasonCode,
     Role,
     Rule,
@@ -136,6 +138,59 @@ def locked_agents(agent_ids: list[int], *, skip_locked: bool = False) -> list[Ag
         return []
     where = f"a.id IN ({', '.join(['%s'] * len(agent_ids))})"
     return rows.agents(where, list(agent_ids), lock=True, skip_locked=skip_locked)
+
+
+def routing_candidates(channel: str, first: int, most: int) -> Iterator[list[int]]:
+    """Ids of the agents a routed offer on ``channel`` tries, best first, in batches read only
+    when the caller asks for the next (DECISIONS.md, "Routing spreads work"): ready, active, not
+    in DND, no pending status (and for voice: not forwarding), ordered by fewest open
+    interactions on the channel, then longest idle (``idle_since``), then lower agent id.
+
+    Two reads, because ordering every ready agent by a count costs a count per ready agent
+    (measured: ~45 ms at 10,000 ready agents, against ~0.2 ms for an index walk):
+
+    1. agents with no open work on the channel, in ``routing_idx`` order (``first``, then up to
+       ``most``): an anti-join that walks the index and stops at the limit, so its cost grows
+       with the busy agents it passes, not with the head count;
+    2. only when none of those could take the work: agents with open work there, by how much
+       (a correlated count per such agent), up to ``most``.
+
+    Both are the ORM's; the SQL of (1) is ``... WHERE NOT EXISTS (SELECT 1 FROM interaction i
+    WHERE i.agent_id = s.agent_id AND i.channel_id = s.channel_id AND i.state IN (open))
+    ORDER BY s.idle_since, s.agent_id LIMIT n``.
+    """
+    open_work = Interaction.objects.filter(
+        agent_id=OuterRef("agent_id"), channel_id=OuterRef("channel_id"), state__in=OPEN_STATES
+    )
+    ready = AgentChannelState.objects.filter(
+        channel_id=channel,
+        status=Status.READY,
+        agent__is_active=True,
+        agent__dnd=False,
+        pending_status__isnull=True,
+    )
+    if channel == "voice":
+        ready = ready.filter(agent__forward_to__isnull=True)
+    free = (
+        ready.filter(~Exists(open_work))
+        .order_by("idle_since", "agent_id")
+        .values_list("agent_id", flat=True)
+    )
+    batch = list(free[:first])
+    yield batch
+    if len(batch) == first:  # fewer: there are no more free agents to read
+        yield list(free[first:most])
+    how_much = Subquery(
+        open_work.order_by().values("agent_id").annotate(n=Count("pk")).values("n"),
+        output_field=IntegerField(),
+    )
+    loaded = (
+        ready.filter(Exists(open_work))
+        .annotate(open_work=how_much)
+        .order_by("open_work", "idle_since", "agent_id")
+        .values_list("agent_id", flat=True)
+    )
+    yield list(loaded[:most])
 
 
 def lock_agent_any(agent_id: int) -> Agent | None:

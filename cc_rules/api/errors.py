@@ -1,7 +1,8 @@
 """The one exception handler: every 4xx has API.md's body ``{code, detail, rule}``.
 
 A database that cannot be reached becomes 503 ``database_unavailable``; nothing else may
-escape as a 5xx.
+escape as a 5xx. A deadlock or serialization failure is not handled here: it propagates so that
+``IdempotencyMiddleware`` runs the request again (``services.sessions.retry_transient``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from cc_rules.services.errors import ServiceError
+from cc_rules.services.sessions import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError) and is_transient(exc):
+        return None  # DRF raises it again; the middleware retries the whole request
     elif isinstance(exc, OperationalError | InterfaceError):
         log.warning("database unavailable: %s", type(exc).__name__)
         return database_unavailable_response()

@@ -1,5 +1,6 @@
 """``Idempotency-Key`` on every POST and PUT under /api/v1/ (API.md "Conventions"; the IETF
-draft "The Idempotency-Key HTTP Header Field"; DECISIONS.md "Engineering").
+draft "The Idempotency-Key HTTP Header Field"; DECISIONS.md "Engineering"), and the retry of
+any API request that lost a deadlock.
 
 A request that carries the header runs like this, all in ONE database transaction:
 
@@ -10,22 +11,44 @@ A request that carries the header runs like this, all in ONE database transactio
    duplicate waits for the first and then replays it);
 2. a live record with the same body fingerprint: replay its status and body, with
    ``Idempotent-Replayed: true``; with another fingerprint: 422 ``idempotency_key_reused``;
-3. otherwise run the view inside a savepoint of that transaction (the services' own
-   ``atomic()`` blocks nest inside it), and store the response in the same transaction as the
-   state change, so a retry finds either the stored response or no trace of the work.
+3. otherwise run the view in that transaction (the services' own ``atomic()`` blocks become
+   savepoints of it), and store the response in the same transaction as the state change, so
+   a retry finds either the stored response or no trace of the work.
 
 What is stored: 2xx and 4xx answers of the view, except 401 (who asked is not established)
 and 429 (the request never ran; ``Retry-After`` invites the same retry). 5xx is never stored,
 nor a 4xx whose body PostgreSQL's jsonb cannot hold (it echoes a NUL): a refusal changed
-nothing, so recomputing it on retry is the same answer.
-Anything but a 2xx also rolls the view's savepoint back: a refused request leaves nothing
-behind. Only a SHA-256 of the request body is kept, never the body (IM text, R5).
+nothing, so recomputing it on retry is the same answer. Only a SHA-256 of the request body is
+kept, never the body (IM text, R5).
 
-One consequence of the single transaction: a row lock a service takes and "releases" by leaving
-its ``atomic()`` block (now a savepoint) is held until the whole request commits. Routing's
-per-candidate tries (``SKIP LOCKED``) therefore keep the candidates they looked at locked for
-the rest of that request, a few milliseconds; a concurrent offer skips them meanwhile, as it
-would while they were being looked at.
+Transaction boundaries (issue 12, item 6). The services own them; the key only widens the
+transaction to take in the answer. A keyed request has the same effects and takes the same
+locks, in the same order, as one without a key:
+
+- what a service keeps or undoes is decided by its own ``atomic()`` block, keyed or not: a
+  refusal raised inside it rolls its savepoint back, and a refusal raised after it (an accept
+  past the offer's deadline: the offer is missed, then 409 ``offer_expired``) keeps its work in
+  both cases. So a 4xx keeps what the view kept and is stored; only a 5xx (or a transaction the
+  view left failed) rolls the whole request back, answer and claim included;
+- a lock a service gives back by rolling its block back is released at once, savepoint or not
+  (PostgreSQL releases a row lock taken after a savepoint when that savepoint is rolled back):
+  routing rolls back every candidate it does not take and waits for a busy candidate only
+  while holding no agent's lock (``services.offers._route``). A lock a service keeps is held
+  until the answer is stored: one INSERT later than without a key, the price of storing the
+  answer with the work. The advisory lock is only ever tried, never waited for, so it cannot
+  close a wait cycle;
+- a deadlock or serialization failure that still happens (a path that breaks the lock order)
+  is retried: the whole request, claim included, runs again after a random pause
+  (``services.sessions.retry_transient``, at most 5 tries), keyed or not. Every API view makes
+  one service call whose work is one transaction, so a request that failed this way left
+  nothing behind and running it again is safe. DRF's exception handler lets these errors
+  through (``api.errors``), ``process_exception`` below catches them, and if every try loses,
+  the answer is 409 ``request_in_progress`` with ``Retry-After: 1``, never a 5xx.
+
+Why one transaction and not a hook that writes the record inside each service's transaction:
+the stored answer is the rendered response, which exists only after the service returns; a
+service would have to render HTTP to store it. Widening the transaction by the render and one
+INSERT keeps the services free of HTTP and costs the same locks.
 
 Keys live ``CC_IDEMPOTENCY_TTL_HOURS`` (default 24 h): an expired record is treated as absent
 and replaced, and ``manage.py purge_idempotency`` (run it daily from cron or beat) deletes them.
@@ -45,11 +68,13 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import (
+    DatabaseError,
     DataError,
     IntegrityError,
     InterfaceError,
@@ -58,6 +83,7 @@ from django.db import (
     transaction,
 )
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from psycopg import pq
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -65,6 +91,7 @@ from rest_framework.settings import api_settings
 
 from cc_rules.models import IdempotencyRecord
 from cc_rules.selectors import db_now
+from cc_rules.services.sessions import is_transient, retry_transient
 
 from .middleware import DatabaseUnavailableMiddleware
 
@@ -152,46 +179,65 @@ def authenticated_user(request: HttpRequest) -> Any | None:
     return None
 
 
-class _Undo(Exception):
-    """Raised out of the view's savepoint to roll it back while keeping the response."""
-
-    def __init__(self, response: HttpResponse) -> None:
-        self.response = response
-
-
 class IdempotencyMiddleware:
-    """Replays retried POST/PUT requests that carry ``Idempotency-Key`` (see module docstring)."""
+    """Replays retried POST/PUT requests that carry ``Idempotency-Key``, and runs any API
+    request again that lost a deadlock (see the module docstring)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        raw = request.headers.get(HEADER)
-        if (
-            raw is None
-            or request.method not in METHODS
-            or not request.path_info.startswith(API_PREFIX)
-            or request.path_info in EXEMPT_PATHS
-        ):
+        if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
+        raw = request.headers.get(HEADER)
+        keyed = (
+            raw is not None and request.method in METHODS and request.path_info not in EXEMPT_PATHS
+        )
         try:
-            key = parse_key(raw)
-        except ValueError as exc:
-            return error(400, "invalid", str(exc))
-        try:
-            user = authenticated_user(request)
-            if user is None:
-                return self.get_response(request)
-            try:
-                body = request.body
-            except RequestDataTooBig:
+            body = request.body  # read once: a retry parses the same bytes again
+        except RequestDataTooBig:
+            if keyed:
                 return error(400, "invalid", "The request body is too large.")
-            digest = fingerprint(request.content_type or "", body)
-            return self._handle(request, user, endpoint_of(request), key, digest)
-        except (OperationalError, InterfaceError):
+            return self.get_response(request)  # the view refuses it as usual
+        try:
+            attempt: Callable[[], HttpResponse]
+            if not keyed:
+                attempt = partial(self._run, request)
+            else:
+                try:
+                    key = parse_key(raw or "")
+                except ValueError as exc:
+                    return error(400, "invalid", str(exc))
+                user = authenticated_user(request)
+                if user is None:
+                    return self.get_response(request)
+                digest = fingerprint(request.content_type or "", body)
+                attempt = partial(self._handle, request, user, endpoint_of(request), key, digest)
+            return retry_transient(attempt)
+        except (OperationalError, InterfaceError) as exc:
+            if is_transient(exc):
+                log.warning("deadlock or serialization failure on every try: %s", exc.__cause__)
+                return _contended()
             # Raised here, outside any view, it would become a bare 500: answer as the API does.
-            log.warning("database unavailable during an idempotent request")
+            log.warning("database unavailable during an API request")
             return DatabaseUnavailableMiddleware._unavailable()
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        """A deadlock or serialization failure in the view: kept for ``_run`` to raise again
+        (Django turns a view's exception into a response before it reaches ``__call__``)."""
+        if hasattr(request, _TRANSIENT) and isinstance(exc, DatabaseError) and is_transient(exc):
+            setattr(request, _TRANSIENT, exc)
+            return HttpResponse(status=503)  # never sent: _run raises instead
+        return None
+
+    def _run(self, request: HttpRequest) -> HttpResponse:
+        """One try of the view; a transient database error in it is raised here."""
+        setattr(request, _TRANSIENT, None)
+        response = self.get_response(request)
+        failed = getattr(request, _TRANSIENT)
+        if failed is not None:
+            raise failed
+        return response
 
     def _handle(
         self, request: HttpRequest, user: Any, endpoint: str, key: str, digest: str
@@ -223,7 +269,11 @@ class IdempotencyMiddleware:
                         )
                 except IntegrityError:
                     return _in_progress()
-            response = self._run_view(request)
+            response = self._run(request)  # a transient error rolls all of this back
+            if response.status_code >= 500 or _failed_transaction():
+                # Nothing of a failed request is kept, nor its answer, nor the claim.
+                transaction.set_rollback(True)
+                return response
             stored = _storable_body(response)
             if stored is _NOT_STORABLE:
                 if claim is not None:
@@ -250,16 +300,27 @@ class IdempotencyMiddleware:
                     IdempotencyRecord.objects.filter(pk=claim.pk).delete()
             return response
 
-    def _run_view(self, request: HttpRequest) -> HttpResponse:
-        """Run the view in a savepoint; anything but a 2xx rolls its writes back."""
-        try:
-            with transaction.atomic():
-                response = self.get_response(request)
-                if not 200 <= response.status_code < 300:
-                    raise _Undo(response)
-                return response
-        except _Undo as undo:
-            return undo.response
+
+_TRANSIENT = "_cc_transient_error"  # request attribute: set while a try of the view runs
+
+
+def _failed_transaction() -> bool:
+    """The view left the transaction unusable (an error outside any ``atomic()`` block of its
+    own): it can only be rolled back."""
+    if connection.needs_rollback:
+        return True
+    if connection.vendor != "postgresql" or connection.connection is None:
+        return False
+    return connection.connection.info.transaction_status == pq.TransactionStatus.INERROR
+
+
+def _contended() -> HttpResponse:
+    return error(
+        409,
+        "request_in_progress",
+        "Concurrent requests kept conflicting with this one; nothing was changed. Retry.",
+        **{"Retry-After": "1"},
+    )
 
 
 def _try_lock(lock: int) -> bool:

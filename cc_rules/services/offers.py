@@ -1,5 +1,7 @@
-"""Offers and routing: to a named agent or extension (R4 forwarding), or to the longest-idle
-eligible agent (R9); accept, reject, and expiry of an offer nobody took.
+"""Offers and routing: to a named agent or extension (R4 forwarding), or routed to the eligible
+agent with the fewest open interactions on the channel, then the longest idle (R9; DECISIONS.md
+"Routing spreads work"); accept, reject, and expiry of an offer nobody took. An agent who
+rejects or misses an offer goes to the back of the idle order (``idle_since`` = then).
 
 Lock order (DECISIONS.md): Agent rows first, ascending id (forwarding locks two); then channel
 states and interactions. Admission is decided by the engine and recorded in the same
@@ -15,7 +17,7 @@ from django.db import transaction
 from cc_rules import selectors
 from cc_rules.choices import Direction, InteractionState, Status
 from cc_rules.engine import decide, forwarding, reasons
-from cc_rules.models import Agent, AgentChannelState, Contact, Interaction
+from cc_rules.models import Agent, Contact, Interaction
 
 from . import ledger
 from .errors import Invalid, NotFound, Refused
@@ -117,33 +119,26 @@ def _offer_to(
 
 
 def _route(channel: str, contact: Contact | None, *, actor: Any, request_id: str) -> Interaction:
-    """Longest-idle routing: ready agents on the channel ordered by ``idle_since``, then id.
+    """Routing spreads work (DECISIONS.md, "Combinations"; R9): candidates best first as
+    ``selectors.routing_candidates`` orders them (fewest open interactions on the channel, then
+    longest idle, then lower id), each locked and decided on its own.
 
-    Each candidate is locked and decided in its own short transaction. A first pass skips an
-    agent whose row another request holds right now (``SKIP LOCKED``), so one busy agent does
-    not stall the offer while others are free; before answering ``no_eligible_agent`` a second
-    pass waits for the skipped ones in turn, because a busy agent may still be eligible (the
-    lock is held only for one short service call). Agents who forward calls are not picked
-    for voice.
+    Locks (DECISIONS.md, "Engineering"; issue 12 item 6): at most one candidate's Agent row is
+    held at a time, and none while waiting. Each try runs in its own ``atomic()``; a candidate
+    not taken is given back at once by rolling that block back, which in PostgreSQL also
+    releases a row lock taken inside it, so this holds when the block is only a savepoint of a
+    request's transaction (``Idempotency-Key``, cc_rules/api/idempotency.py) too. The first pass
+    never waits: an agent whose row another request holds right now is skipped (``SKIP
+    LOCKED``) so one busy agent does not stall the offer while others are free; before
+    answering ``no_eligible_agent`` a second pass waits for the skipped ones in turn (a busy
+    agent may still be eligible: the lock is held for one short service call), holding no
+    other agent's lock meanwhile, so two routed offers can never wait on each other.
     """
-    candidates = (
-        AgentChannelState.objects.filter(
-            channel_id=channel,
-            status=Status.READY,
-            agent__is_active=True,
-            agent__dnd=False,
-            pending_status__isnull=True,
-        )
-        .order_by("idle_since", "agent_id")
-        .values_list("agent_id", flat=True)
-    )
-    if channel == "voice":
-        candidates = candidates.filter(agent__forward_to__isnull=True)
     busy: list[int] = []
-    # The first few candidates almost always include an eligible one: read 200 ids only if
-    # they do not (with 10,000 agents ready, reading 200 costs more than the offer itself).
-    for batch in (candidates[:ROUTE_FIRST], candidates[ROUTE_FIRST:ROUTE_MAX]):
-        for agent_id in list(batch):
+    # Read lazily: the first few candidates almost always include an eligible one (with
+    # 10,000 agents ready, reading 200 costs more than the offer itself).
+    for batch in selectors.routing_candidates(channel, ROUTE_FIRST, ROUTE_MAX):
+        for agent_id in batch:
             offered = _route_to(agent_id, channel, contact, actor, request_id, wait=False)
             if offered is _BUSY:
                 busy.append(agent_id)
@@ -162,7 +157,8 @@ _BUSY = object()  # _route_to: the agent's row is locked by another request
 def _route_to(
     agent_id: int, channel: str, contact: Contact | None, actor: Any, request_id: str, *, wait: bool
 ) -> Interaction | object | None:
-    """Lock one candidate and offer if the engine allows: the Interaction, ``_BUSY`` or None."""
+    """Lock one candidate and offer if the engine allows: the Interaction, ``_BUSY`` or None.
+    A candidate not taken is rolled back, so its row lock is released now (see ``_route``)."""
     with transaction.atomic():
         found = selectors.locked_agents([agent_id], skip_locked=not wait)
         locked = found[0] if found else None
@@ -170,6 +166,7 @@ def _route_to(
             return None if wait else _BUSY
         sess = session_for(locked, actor=actor, request_id=request_id)
         if not decide.may_take_work(sess.rules, sess.live, channel).allowed:
+            transaction.set_rollback(True)
             return None
         return create(
             sess,
@@ -185,7 +182,10 @@ def interaction_accept(
     agent: Agent, interaction_id: int, *, actor: Any, request_id: str
 ) -> Interaction:
     """Accept an offer. Past its deadline it is ``missed`` now (as the sweeper would have) and
-    the answer is 409 ``offer_expired`` (DECISIONS.md, "Combinations")."""
+    the answer is 409 ``offer_expired`` (DECISIONS.md, "Combinations"). The miss is committed
+    (or, inside a request's transaction, kept) before the refusal is raised: a refusal that
+    leaves a change behind, on purpose. The idempotency layer keeps a 4xx request's work for
+    that reason (cc_rules/api/idempotency.py), so a keyed accept leaves the same miss."""
     expired = False
     with transaction.atomic():
         sess, interaction = own_session(agent, interaction_id, actor=actor, request_id=request_id)
@@ -216,6 +216,7 @@ def interaction_reject(
         sess, interaction = own_session(agent, interaction_id, actor=actor, request_id=request_id)
         transition(interaction, "reject", sess.now)
         after_offer_withdrawn(sess, interaction)
+        _to_the_back(sess, interaction)
         return interaction
 
 
@@ -245,6 +246,17 @@ def _miss(sess: Session, interaction: Interaction, *, by_rule: bool) -> None:
     )
     if target is not None:
         ledger.land(sess, state, target, interaction_id=interaction.pk)
+    _to_the_back(sess, interaction)
+
+
+def _to_the_back(sess: Session, interaction: Interaction) -> None:
+    """DECISIONS.md "Routing spreads work": an agent who rejects or misses an offer goes to the
+    back of the idle order (``idle_since`` = the time of the reject or miss). Only a channel
+    still ``ready`` needs it: one that left ``ready`` (missed-offer rule, a held status applied)
+    gets a new ``idle_since`` when it is made ready again."""
+    state = sess.states.get(interaction.channel_id)
+    if state is not None and state.status == Status.READY and state.idle_since != sess.now:
+        ledger.mark_idle(sess, state)
 
 
 def offer_expire(interaction_id: int, version: int) -> bool:

@@ -4,14 +4,28 @@ Every service that changes an agent's live state starts with ``open_session``: i
 Agent row (``SELECT … FOR UPDATE``; the lock every writer for this agent takes first, so
 caps, pending releases and the history chain cannot race), reads ``now`` from the database
 clock once after the lock, resolves the effective rules and loads the channel states.
+
+Transactions: a service's ``atomic()`` is the transaction of its work, or, in a request that
+carries an ``Idempotency-Key``, a savepoint of the request's transaction (the stored answer
+commits with the work, cc_rules/api/idempotency.py). Either way it takes its Agent locks in
+ascending id order and never waits on one while holding a lock it took before (routing gives a
+candidate back before trying the next: ``offers._route``). A deadlock that still happens (some
+path that breaks the order) or a serialization failure rolls the whole transaction back;
+``retry_transient`` runs it again, and the API does so for every request
+(``IdempotencyMiddleware``), so a client never sees one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from django.db import DatabaseError, connection
 
 from cc_rules.choices import Status
 from cc_rules.engine.types import AgentLive, EffectiveRules
@@ -26,6 +40,44 @@ from cc_rules.selectors import (
 
 from .errors import NotFound
 from .history import Ctx
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# SQLSTATEs after which PostgreSQL has rolled the whole transaction back and running it again
+# is the documented remedy: deadlock_detected, serialization_failure.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+RETRY_ATTEMPTS = 5
+RETRY_BASE_DELAY = 0.01  # seconds; attempt n sleeps a random time up to base * 2**n (≤ 0.2 s)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A deadlock victim or a serialization failure (psycopg's ``errors.DeadlockDetected``,
+    ``errors.SerializationFailure``; Django raises them as ``OperationalError`` with the
+    driver's error as ``__cause__``)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) in TRANSIENT_SQLSTATES:
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def retry_transient(call: Callable[[], T], *, attempts: int = RETRY_ATTEMPTS) -> T:
+    """``call()``, run again (at most ``attempts`` times in all, after a random pause that
+    grows each time: "full jitter", so two victims of one deadlock do not meet again) while it
+    fails with a transient error. ``call`` must own its transaction: inside an ``atomic()``
+    block the outer transaction is not ours to roll back, so the error is raised at once for
+    the block's owner to retry. The last error is raised when the attempts are used up."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except DatabaseError as exc:
+            if not is_transient(exc) or attempt == attempts or connection.in_atomic_block:
+                raise
+            log.info("transient database error (%s); retry %d", exc.__cause__, attempt)
+            time.sleep(random.uniform(0, min(0.2, RETRY_BASE_DELAY * 2**attempt)))
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
+from django.utils import timezone
+from psycopg.errors import DeadlockDetected
 
-from cc_rules.models import Agent, IdempotencyRecord, Interaction, StatusChange
+from cc_rules.models import Agent, IdempotencyRecord, Interaction, Rule, StatusChange
+from cc_rules.services import offers, sessions
 from tests.factories import BLENDED, REASONS, VOICE_ONLY, a_role, a_router, an_agent, reason_codes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("people")]
@@ -19,6 +24,7 @@ DND = "/api/v1/me/dnd/"
 LOGIN = "/api/v1/me/login/"
 LOGOUT = "/api/v1/me/logout/"
 OFFERS = "/api/v1/interactions/"
+OPEN = ("offered", "active")
 
 
 @pytest.fixture
@@ -324,3 +330,198 @@ def test_many_parallel_retries_do_the_work_once(transactional_db, api):
     assert set(codes) <= {201, 409}
     assert 201 in codes
     assert Interaction.objects.count() == 1
+
+
+# --- transaction boundaries (issue 12 item 6; issue 13 cases 11 and 12) ------------------------
+
+
+def _ready_on_chat(api, username: str) -> None:
+    _post(api(username), LOGIN, {"channels": ["chat"]})
+    _put(api(username), "/api/v1/me/channels/chat/status/", {"status": "ready"})
+
+
+@pytest.mark.parametrize("key", [None, "accept-late"])
+def test_an_accept_after_the_deadline_is_409_and_the_offer_stays_missed(api, key):
+    """DECISIONS.md "Accept after the offer's deadline": the miss stands with a key too (the
+    middleware keeps what the service kept), and the refusal is stored like any other."""
+    _ready_on_chat(api, "alice")
+    offered = _post(
+        api("router"), OFFERS, {"channel": "chat", "direction": "inbound", "agent": "alice"}
+    )
+    assert offered.status_code == 201
+    pk = offered.json()["id"]
+    Interaction.objects.filter(pk=pk).update(offer_deadline=timezone.now() - timedelta(seconds=1))
+
+    late = _post(api("alice"), f"/api/v1/interactions/{pk}/accept/", {}, key=key)
+
+    assert late.status_code == 409
+    assert late.json()["code"] == "offer_expired"
+    assert Interaction.objects.get(pk=pk).state == "missed"
+    if key is not None:
+        assert IdempotencyRecord.objects.filter(key=key, status_code=409).count() == 1
+        replay = _post(api("alice"), f"/api/v1/interactions/{pk}/accept/", {}, key=key)
+        assert (replay.status_code, replay["Idempotent-Replayed"]) == (409, "true")
+        assert replay.json()["code"] == "offer_expired"
+    assert Interaction.objects.get(pk=pk).state == "missed"
+
+
+def _deadlock() -> OperationalError:
+    """What Django raises for PostgreSQL's "deadlock detected" (SQLSTATE 40P01)."""
+    try:
+        raise OperationalError("deadlock detected") from DeadlockDetected("deadlock detected")
+    except OperationalError as exc:
+        return exc
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("key", [None, "retried"])
+def test_a_request_that_loses_a_deadlock_is_run_again_not_answered_5xx(
+    transactional_db, api, monkeypatch, key
+):
+    _ready_on_chat(api, "alice")
+    real, tries = offers._route, []
+
+    def loses_once(*args, **kwargs):
+        tries.append(1)
+        if len(tries) == 1:
+            raise _deadlock()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(offers, "_route", loses_once)
+
+    routed = _post(api("router"), OFFERS, {"channel": "chat", "direction": "inbound"}, key=key)
+
+    assert routed.status_code == 201, routed.content
+    assert len(tries) == 2
+    assert Interaction.objects.count() == 1
+    if key is not None:
+        assert IdempotencyRecord.objects.get(key=key).status_code == 201
+
+
+@pytest.mark.postgres
+def test_a_request_that_loses_every_try_is_409_and_changes_nothing(
+    transactional_db, api, monkeypatch
+):
+    _ready_on_chat(api, "alice")
+    monkeypatch.setattr(offers, "_route", lambda *a, **k: (_ for _ in ()).throw(_deadlock()))
+    monkeypatch.setattr(sessions, "RETRY_BASE_DELAY", 0.001)
+
+    routed = _post(api("router"), OFFERS, {"channel": "chat", "direction": "inbound"}, key="k")
+
+    assert routed.status_code == 409
+    assert (routed.json()["code"], routed["Retry-After"]) == ("request_in_progress", "1")
+    assert Interaction.objects.count() == 0
+    assert IdempotencyRecord.objects.count() == 0
+
+
+def _deadlocks_so_far() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_concurrent_routed_offers_with_keys_never_deadlock_nor_exceed_a_cap(
+    transactional_db, api, settings
+):
+    """The soak of issue 12 item 6, in small: routers offer chats, all with Idempotency-Keys,
+    over a shared pool of 6 agents (chat cap 2), while the agents accept, reject and end them,
+    also with keys. Every offer is 201 or 409 no_eligible_agent, nothing is 5xx, no cap is
+    ever exceeded and PostgreSQL detects no deadlock."""
+    settings.CC_SEND_WAKEUPS = False
+    names = ["alice", "sam", "sofia", "pool4", "pool5", "pool6"]
+    blended = Agent.objects.get(user__username="alice").role
+    User = get_user_model()
+    for name in names[3:]:
+        Agent.objects.create(user=User.objects.create(username=name), role=blended)
+    Rule.objects.create(
+        scope="agent",
+        agent=Agent.objects.get(user__username="sofia"),
+        key="channel_cap",
+        channel_id="chat",
+        value=2,
+    )
+    for name in names:
+        _ready_on_chat(api, name)
+    ids = dict(Agent.objects.filter(user__username__in=names).values_list("user__username", "pk"))
+    deadlocks_before = _deadlocks_so_far()
+    routers, offers_each = 4, 25
+    routed: list[tuple[int, str | None]] = []
+    worked: list[tuple[int, str | None]] = []
+    over_cap: list[dict] = []
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def route(n: int) -> None:
+        client = api("router")
+        try:
+            for i in range(offers_each):
+                body = {"channel": "chat", "direction": "inbound"}
+                response = _post(client, OFFERS, body, key=f"route-{n}-{i}")
+                with lock:
+                    routed.append((response.status_code, response.json().get("code")))
+        finally:
+            connections.close_all()
+
+    def work(name: str) -> None:
+        """The agent accepts or rejects what is offered and ends what is active."""
+        client = api(name)
+        step = 0
+        try:
+            while not done.is_set():
+                mine = Interaction.objects.filter(
+                    agent_id=ids[name], state__in=("offered", "active")
+                )
+                for pk, state in list(mine.values_list("pk", "state")):
+                    step += 1
+                    if state == "active":
+                        action, body = "end", {"how": "chat_ended"}
+                    else:
+                        action, body = ("reject" if step % 3 == 0 else "accept"), {}
+                    url = f"/api/v1/interactions/{pk}/{action}/"
+                    response = _post(client, url, body, key=f"{name}-{pk}-{action}")
+                    with lock:
+                        worked.append((response.status_code, response.json().get("code")))
+                time.sleep(0.01)
+        finally:
+            connections.close_all()
+
+    def watch() -> None:
+        try:
+            while not done.is_set():
+                counts = Counter(
+                    Interaction.objects.filter(
+                        agent_id__in=ids.values(),
+                        channel_id="chat",
+                        state__in=("offered", "active"),
+                    ).values_list("agent_id", flat=True)
+                )
+                if any(n > 2 for n in counts.values()):
+                    over_cap.append(dict(counts))
+                time.sleep(0.005)
+        finally:
+            connections.close_all()
+
+    routing = [threading.Thread(target=route, args=(n,)) for n in range(routers)]
+    helpers = [threading.Thread(target=work, args=(name,)) for name in names]
+    helpers.append(threading.Thread(target=watch))
+    for thread in routing + helpers:
+        thread.start()
+    for thread in routing:
+        thread.join(120)
+    done.set()
+    for thread in helpers:
+        thread.join(30)
+    assert not any(t.is_alive() for t in routing + helpers), "a request never returned"
+
+    assert len(routed) == routers * offers_each
+    assert set(routed) <= {(201, None), (409, "no_eligible_agent")}, Counter(routed)
+    assert (201, None) in routed
+    assert worked
+    assert not [answer for answer in worked if answer[0] >= 500], Counter(worked)
+    stored = IdempotencyRecord.objects.filter(key__startswith="route-")
+    assert stored.count() == routers * offers_each  # every answer kept with its work
+    assert not over_cap, over_cap[:3]
+    connections.close_all()  # the threads' backends have reported their statistics by now
+    time.sleep(1.0)
+    assert _deadlocks_so_far() == deadlocks_before

@@ -16,6 +16,7 @@ from cc_rules.models import Agent, Interaction, Rule
 from cc_rules.services import interactions as svc
 from cc_rules.services import status as status_service
 from cc_rules.services.errors import ServiceError
+from cc_rules.services.sessions import retry_transient
 from tests.factories import SOCIAL, a_role, an_agent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -169,3 +170,29 @@ def test_a_routed_offer_waits_for_an_eligible_agent_busy_in_another_request(chat
         release.set()
         holder.join(timeout=30)
     assert routed.agent_id == alice.pk
+
+
+def test_a_real_deadlock_is_retried_and_both_transactions_commit(chat_agents):
+    """Two transactions lock two agents in opposite orders (what the lock order forbids):
+    PostgreSQL aborts one with "deadlock detected" (40P01), and ``retry_transient`` runs that
+    one again, after the other committed."""
+    first, second = agent("alice").pk, agent("sam").pk
+    both_hold_one = threading.Barrier(2)
+    tries: Counter = Counter()
+
+    def crosswise(i: int) -> str:
+        order = (first, second) if i == 0 else (second, first)
+
+        def body() -> str:
+            tries[i] += 1
+            with transaction.atomic():
+                Agent.objects.select_for_update().get(pk=order[0])
+                if tries[i] == 1:
+                    both_hold_one.wait(timeout=30)
+                Agent.objects.select_for_update().get(pk=order[1])
+            return "committed"
+
+        return retry_transient(body)
+
+    assert in_parallel(2, crosswise) == ["committed", "committed"]
+    assert sorted(tries.values()) == [1, 2]  # the victim ran twice, the other once
