@@ -8,13 +8,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 from psycopg.errors import DeadlockDetected
 
-from cc_rules.models import Agent, IdempotencyRecord, Interaction, Rule, StatusChange
+from cc_rules.models import Agent, IdempotencyRecord, Interaction, StatusChange
 from cc_rules.services import offers, sessions
 from tests.factories import BLENDED, REASONS, VOICE_ONLY, a_role, a_router, an_agent, reason_codes
 
@@ -429,18 +428,10 @@ def test_concurrent_routed_offers_with_keys_never_deadlock_nor_exceed_a_cap(
     also with keys. Every offer is 201 or 409 no_eligible_agent, nothing is 5xx, no cap is
     ever exceeded and PostgreSQL detects no deadlock."""
     settings.CC_SEND_WAKEUPS = False
-    names = ["alice", "sam", "sofia", "pool4", "pool5", "pool6"]
-    blended = Agent.objects.get(user__username="alice").role
-    User = get_user_model()
-    for name in names[3:]:
-        Agent.objects.create(user=User.objects.create(username=name), role=blended)
-    Rule.objects.create(
-        scope="agent",
-        agent=Agent.objects.get(user__username="sofia"),
-        key="channel_cap",
-        channel_id="chat",
-        value=2,
-    )
+    names = [f"pool{i}" for i in range(1, 7)]
+    pool = a_role("pool", visible=["chat", "email"], rules={"channel_cap": {"chat": 2}})
+    for name in names:
+        an_agent(name, role=pool)
     for name in names:
         _ready_on_chat(api, name)
     ids = dict(Agent.objects.filter(user__username__in=names).values_list("user__username", "pk"))
