@@ -311,9 +311,15 @@ class StatusMachine(RuleBasedStateMachine):
             assert not reason_is_valid(status, reason), refusal.detail
         else:
             assert isinstance(refusal, Refused)
-            assert refusal.code == "active_interactions", refusal.code  # never invalid_transition
             assert reason_is_valid(status, reason)
-            assert status == "logged_off"
+            if refusal.code == "agent_not_logged_in":  # DECISIONS.md "Combinations"
+                assert by == "supervisor"
+                assert status != "logged_off"
+                current = AgentChannelState.objects.get(agent_id=agent_id, channel_id=channel)
+                assert current.status == "logged_off"
+            else:
+                assert refusal.code == "active_interactions", refusal.code  # not invalid_transition
+                assert status == "logged_off"
 
     # -- invariants ------------------------------------------------------------------------------
     @invariant()
