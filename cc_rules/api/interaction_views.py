@@ -1,13 +1,13 @@
-"""Interactions, contacts, decisions and IM (API.md). Thin: validate, one service call, render."""
+"""Interactions (API.md): offers, outbound, actions, consultation. Thin: validate, one service
+call, render. Contacts, decisions, IM and messages have their own view modules."""
 
 from __future__ import annotations
 
 import django_filters
-from django.contrib.auth import get_user_model
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status as http
-from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
+from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,24 +19,17 @@ from cc_rules.engine import reasons
 from cc_rules.models import Agent, Contact, Interaction
 from cc_rules.selectors import active_agent_named
 from cc_rules.services import consultation
-from cc_rules.services import im as im_service
 from cc_rules.services import interactions as svc
-from cc_rules.services.errors import Forbidden, Invalid, NotFound
+from cc_rules.services.errors import Forbidden, Invalid
 
 from . import presenters
 from .pagination import CursorPage
-from .permissions import IsAgent, IsRouter, IsSupervisor, agent_of
+from .permissions import IsAgent, IsRouter, agent_of
 from .serializers import (
     AssistRequest,
     ChannelStateSerializer,
-    ContactSerializer,
-    DecisionRequest,
-    DecisionSerializer,
     EmptyRequest,
     EndRequest,
-    ErrorSerializer,
-    ImInboxSerializer,
-    ImRequest,
     InteractionCreateRequest,
     InteractionSerializer,
     out,
@@ -44,17 +37,7 @@ from .serializers import (
 from .views import ctx, errors, validated
 
 
-def conflicts(*codes: str, note: str = "") -> dict:
-    """The 409 answer of an operation, naming every ``code`` it may carry (API.md, "Errors")."""
-    listed = ", ".join(f"`{code}`" for code in codes)
-    description = (
-        f"a rule or the state refused; `code` is one of: {listed} (and `request_in_progress` "
-        f"for a retry with the same Idempotency-Key). {note}"
-    ).strip()
-    return {409: OpenApiResponse(ErrorSerializer, description=description)}
-
-
-def _agent_named(username: str, field: str = "agent") -> Agent:
+def agent_named(username: str, field: str = "agent") -> Agent:
     agent = active_agent_named(username)
     if agent is None:
         raise Invalid("invalid", f"No agent {username!r}.", None, fields={field: ["unknown"]})
@@ -123,14 +106,19 @@ class InteractionsView(ListAPIView):
     @extend_schema(
         request=InteractionCreateRequest,
         responses={201: InteractionSerializer}
-        | errors(400, 401, 403, 404)
-        | conflicts(
-            *reasons.OFFER_CHECK_ORDER,
-            reasons.NO_ELIGIBLE_AGENT,
-            reasons.FORWARD_TARGET_UNAVAILABLE,
-            reasons.PARENT_NOT_ACTIVE,
-            reasons.CLICK_TO_CONTACT_DISABLED,
-            reasons.NUMBER_TYPE_NOT_ALLOWED,
+        | errors(
+            400,
+            401,
+            403,
+            404,
+            refusals=(
+                *reasons.OFFER_CHECK_ORDER,
+                reasons.NO_ELIGIBLE_AGENT,
+                reasons.FORWARD_TARGET_UNAVAILABLE,
+                reasons.PARENT_NOT_ACTIVE,
+                reasons.CLICK_TO_CONTACT_DISABLED,
+                reasons.NUMBER_TYPE_NOT_ALLOWED,
+            ),
             note="Outbound (R10) never answers dnd_active, after_call_work or not_ready; "
             "parent_not_active: the `parent` is not active; click_to_contact_disabled and "
             "number_type_not_allowed (rule dialable_number_types): a `to` found only in the "
@@ -148,7 +136,7 @@ class InteractionsView(ListAPIView):
                     None,
                     fields={f: ["outbound_only"] for f in unexpected},
                 )
-            agent = _agent_named(data["agent"]) if data.get("agent") else None
+            agent = agent_named(data["agent"]) if data.get("agent") else None
             if data.get("extension") and data["channel"] != "voice":
                 raise Invalid(
                     "invalid",
@@ -165,7 +153,7 @@ class InteractionsView(ListAPIView):
             )
             return _render(interaction, http.HTTP_201_CREATED)
         me = agent_of(request.user)
-        named = _agent_named(data["agent"]) if data.get("agent") else None
+        named = agent_named(data["agent"]) if data.get("agent") else None
         if named is not None and named.pk != me.pk:
             raise Forbidden("forbidden", "An agent may start outbound work only for themself.")
         if data.get("extension"):
@@ -245,7 +233,7 @@ class EndView(APIView):
         request=EndRequest,
         responses={200: InteractionSerializer}
         | errors(400, 401, 403, 404)
-        | conflicts(reasons.INVALID_TRANSITION),
+        | errors(refusals=(reasons.INVALID_TRANSITION,)),
     )
     def post(self, request: Request, pk: int) -> Response:
         data = validated(EndRequest, request)
@@ -278,7 +266,7 @@ class _AssistView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         data = validated(AssistRequest, request)
-        mate = _agent_named(data["to"], field="to")
+        mate = agent_named(data["to"], field="to")
         child = svc.start_assist(
             agent_of(request.user), pk, kind=self.kind, to=mate, **ctx(request)
         )
@@ -291,109 +279,3 @@ class ConsultView(_AssistView):
 
 class ConferenceView(_AssistView):
     kind = "conference"
-
-
-# -- contacts -----------------------------------------------------------------------------------
-class CanSeeContacts(BasePermission):
-    message = "Only agents, supervisors and the router see contacts."
-
-    def has_permission(self, request, view) -> bool:
-        return any(p().has_permission(request, view) for p in (IsAgent, IsSupervisor, IsRouter))
-
-
-def _contact_body(contact: Contact) -> dict:
-    points = list(contact.points.all())
-    return {
-        "id": contact.pk,
-        "name": contact.name,
-        "phones": [p.value for p in points if p.kind == "phone"],
-        "emails": [p.value for p in points if p.kind == "email"],
-    }
-
-
-class ContactsView(GenericAPIView):
-    permission_classes = [CanSeeContacts]
-    pagination_class = CursorPage
-    serializer_class = ContactSerializer
-
-    def get_queryset(self):
-        query = Contact.objects.prefetch_related("points")
-        term = self.request.query_params.get("search", "").strip()[:200]
-        if term:
-            query = query.filter(
-                Q(name__icontains=term) | Q(points__value__icontains=term)
-            ).distinct()
-        return query
-
-    @extend_schema(responses={200: ContactSerializer(many=True)} | errors(401, 403))
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(
-            ContactSerializer([_contact_body(c) for c in page], many=True).data
-        )
-
-
-class ContactDetailView(APIView):
-    permission_classes = [CanSeeContacts]
-
-    @extend_schema(responses={200: ContactSerializer} | errors(401, 403, 404))
-    def get(self, request: Request, pk: int) -> Response:
-        contact = Contact.objects.prefetch_related("points").filter(pk=pk).first()
-        if contact is None:
-            raise NotFound("not_found", "No such contact.")
-        return Response(ContactSerializer(_contact_body(contact)).data)
-
-
-# -- decisions ----------------------------------------------------------------------------------
-class DecisionOfferView(APIView):
-    """``POST /decisions/offer/``: the engine's answer, without side effects.
-
-    The router, supervisors and admins may ask about anyone; an agent only about themself.
-    """
-
-    @extend_schema(
-        request=DecisionRequest, responses={200: DecisionSerializer} | errors(400, 401, 403)
-    )
-    def post(self, request: Request) -> Response:
-        data = validated(DecisionRequest, request)
-        agent = _agent_named(data["agent"])
-        privileged = IsRouter().has_permission(request, self) or IsSupervisor().has_permission(
-            request, self
-        )
-        me = agent_of(request.user)
-        if not privileged and (me is None or me.pk != agent.pk):
-            raise Forbidden("forbidden", "Agents may ask only about themselves.")
-        found = selectors.offer_decision(
-            agent, data["channel"], outbound=data.get("direction") == "outbound"
-        )
-        return Response(out(DecisionSerializer, presenters.offer_decision(found)))
-
-
-# -- IM (R5) ------------------------------------------------------------------------------------
-class ImSendView(APIView):
-    permission_classes = [IsAgent]
-
-    @extend_schema(
-        request=ImRequest,
-        responses={202: OpenApiResponse(description="relayed; never stored")}
-        | errors(400, 401, 403, 404),
-    )
-    def post(self, request: Request) -> Response:
-        data = validated(ImRequest, request)
-        user = get_user_model().objects.filter(username=data["to"]).first()
-        mate = agent_of(user) if user else None
-        if mate is None:
-            raise NotFound("not_found", "No such colleague.")
-        im_service.send(agent_of(request.user), mate, data["text"])
-        return Response({}, status=http.HTTP_202_ACCEPTED)
-
-
-class ImInboxView(APIView):
-    permission_classes = [IsAgent]
-
-    @extend_schema(responses={200: ImInboxSerializer} | errors(401, 403, 404))
-    def get(self, request: Request) -> Response:
-        messages = im_service.inbox(agent_of(request.user))
-        return Response(
-            ImInboxSerializer({"next": None, "previous": None, "results": messages}).data
-        )

@@ -14,7 +14,6 @@ from cc_rules.engine import reasons
 from cc_rules.models import Message
 from cc_rules.services.messages import post_message, transcript
 
-from .interaction_views import conflicts
 from .pagination import CursorPage
 from .permissions import IsAgent, IsRouter, agent_of
 from .serializers import MessageRequest, MessageSerializer, MessageWithPointsSerializer
@@ -54,9 +53,12 @@ class MessagesView(GenericAPIView):
     @extend_schema(
         request=MessageRequest,
         responses={201: MessageWithPointsSerializer}
-        | errors(400, 401, 403, 404)
-        | conflicts(
-            reasons.INVALID_TRANSITION,
+        | errors(
+            400,
+            401,
+            403,
+            404,
+            refusals=(reasons.INVALID_TRANSITION,),
             note="Refused contact points are listed with allowed false and their code, never 409.",
         ),
     )

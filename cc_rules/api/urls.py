@@ -2,8 +2,8 @@
 
 from django.urls import path
 
+from . import contact_views, decision_views, im_views, message_views, views
 from . import interaction_views as iv
-from . import message_views, views
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
@@ -48,9 +48,9 @@ urlpatterns = [
         message_views.MessagesView.as_view(),
         name="interaction-messages",
     ),
-    path("contacts/", iv.ContactsView.as_view(), name="contacts"),
-    path("contacts/<int:pk>/", iv.ContactDetailView.as_view(), name="contact-detail"),
-    path("decisions/offer/", iv.DecisionOfferView.as_view(), name="decision-offer"),
-    path("im/", iv.ImSendView.as_view(), name="im-send"),
-    path("im/inbox/", iv.ImInboxView.as_view(), name="im-inbox"),
+    path("contacts/", contact_views.ContactsView.as_view(), name="contacts"),
+    path("contacts/<int:pk>/", contact_views.ContactDetailView.as_view(), name="contact-detail"),
+    path("decisions/offer/", decision_views.DecisionOfferView.as_view(), name="decision-offer"),
+    path("im/", im_views.ImSendView.as_view(), name="im-send"),
+    path("im/inbox/", im_views.ImInboxView.as_view(), name="im-inbox"),
 ]

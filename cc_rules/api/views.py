@@ -46,13 +46,21 @@ ERRORS = {
 }
 
 
-def errors(*codes: int, refusals: tuple[str, ...] = ()) -> dict:
-    """Error responses for ``extend_schema``; ``refusals``: the 409 codes this endpoint gives,
-    each described (``engine.reasons.DESCRIPTIONS``)."""
+def errors(*codes: int, refusals: tuple[str, ...] = (), note: str = "") -> dict:
+    """Error responses for ``extend_schema``. ``refusals``: every 409 ``code`` the operation may
+    carry, each described (``engine.reasons.DESCRIPTIONS``; API.md, "Errors")."""
     found = {c: ERRORS[c] for c in codes}
     if refusals:
-        text = "; ".join(f"`{code}`: {reasons.DESCRIPTIONS[code]}" for code in refusals)
-        found[409] = OpenApiResponse(ErrorSerializer, description=f"a rule refused: {text}")
+        listed = "; ".join(
+            f"`{code}`"
+            + (f": {reasons.DESCRIPTIONS[code]}" if code in reasons.DESCRIPTIONS else "")
+            for code in refusals
+        )
+        description = (
+            f"a rule or the state refused; `code` is one of: {listed} (and "
+            f"`request_in_progress` for a retry with the same Idempotency-Key). {note}"
+        ).strip()
+        found[409] = OpenApiResponse(ErrorSerializer, description=description)
     return found
 
 

@@ -577,7 +577,9 @@ def test_routing_picks_the_agent_ready_the_longest(api, router):
     assert (routed.status_code, routed.json()["agent"]) == (201, "sam")
 
 
-def test_routing_order_follows_idle_since_and_skips_agents_at_cap(api, router):
+def test_routing_spreads_work_fewest_open_first_then_longest_idle_and_skips_agents_at_cap(
+    api, router
+):
     for name in ("alice", "sam", "tom"):
         ready(api, name, "chat")
     now = timezone.now()
@@ -586,8 +588,9 @@ def test_routing_order_follows_idle_since_and_skips_agents_at_cap(api, router):
             idle_since=now - timedelta(minutes=minutes)
         )
     picked = [offer(router, "chat").json()["agent"] for _ in range(5)]
-    # tom (cap 1), then alice until her chat cap of 2, then sam (cap 2).
-    assert picked == ["tom", "alice", "alice", "sam", "sam"]
+    # DECISIONS.md "Routing spreads work": fewest open chats first, then longest idle: tom
+    # (cap 1), alice, sam, then alice and sam again up to their chat caps of 2.
+    assert picked == ["tom", "alice", "sam", "alice", "sam"]
     refused(offer(router, "chat"), "no_eligible_agent", None)
 
 
