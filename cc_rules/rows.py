@@ -75,6 +75,15 @@ def table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+BIGINT = 2**63
+
+
+def storable(value: int) -> bool:
+    """Whether an id fits a 64-bit column. PostgreSQL answers "no row" for a larger one; SQLite's
+    driver raises ``OverflowError``, so the statements below answer "no row" themselves."""
+    return -BIGINT <= value < BIGINT
+
+
 def fetch_one(sql: str, params: list) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -239,6 +248,8 @@ def own_interaction(
 
     The agent's interaction ``interaction_id`` (None if it is not theirs), locked
     ``FOR UPDATE`` when ``lock``; and whether it has a child in one of the ``children`` states."""
+    if not storable(interaction_id):
+        return None, False
     has_children = "FALSE"
     params: list = []
     if children:
@@ -277,6 +288,8 @@ def open_children_locked(parent_id: int, states: tuple[str, ...]) -> list[Intera
 
 def contact(contact_id: int) -> Contact | None:
     """ORM twin: ``Contact.objects.filter(pk=contact_id).first()``."""
+    if not storable(contact_id):
+        return None
     row = fetch_one(
         f"SELECT {select_list(Contact, 'c')} FROM {table(Contact)} c WHERE c.id = %s",
         [contact_id],

@@ -105,17 +105,28 @@ def _offer_to(
                             outcome.decision.rule,
                         )
                     raise refused(outcome.decision, str(named.agent), channel)
-                sess = sessions[outcome.agent_id]
-                return create(
-                    sess,
-                    channel=channel,
-                    contact=contact,
-                    direction=Direction.INBOUND,
-                    state=InteractionState.OFFERED,
-                    forwarded_from=named.agent.extension if outcome.forwarded_to else None,
-                )
+                forwarded_from = named.agent.extension if outcome.forwarded_to else None
+                return _offered(sessions[outcome.agent_id], channel, contact, forwarded_from)
+            # Forwarding moved since it was read: give up these locks (a savepoint rolled back
+            # releases them too) before taking the new target's, never holding one while
+            # waiting for another out of order.
+            transaction.set_rollback(True)
         target_id = wanted
     raise Refused(reasons.REQUEST_IN_PROGRESS, "Forwarding kept changing; try again.", None)
+
+
+def _offered(
+    sess: Session, channel: str, contact: Contact | None, forwarded_from: str | None = None
+) -> Interaction:
+    """The new inbound offer to the locked ``sess.agent``."""
+    return create(
+        sess,
+        channel=channel,
+        contact=contact,
+        direction=Direction.INBOUND,
+        state=InteractionState.OFFERED,
+        forwarded_from=forwarded_from,
+    )
 
 
 def _route(channel: str, contact: Contact | None, *, actor: Any, request_id: str) -> Interaction:
@@ -168,13 +179,7 @@ def _route_to(
         if not decide.may_take_work(sess.rules, sess.live, channel).allowed:
             transaction.set_rollback(True)
             return None
-        return create(
-            sess,
-            channel=channel,
-            contact=contact,
-            direction=Direction.INBOUND,
-            state=InteractionState.OFFERED,
-        )
+        return _offered(sess, channel, contact)
 
 
 # -- accept, reject, expiry ------------------------------------------------------------------
