@@ -130,14 +130,19 @@ def effective_rules(agent: Agent, version: tuple[int, str] | None = None) -> Eff
     return found
 
 
-def locked_agents(agent_ids: list[int], *, skip_locked: bool = False) -> list[Agent]:
-    """The active agents among ``agent_ids``, each with its user and role, ascending by id and
-    locked ``FOR UPDATE`` on PostgreSQL (the lock every writer for an agent takes first);
-    ``skip_locked``: an agent whose row is held elsewhere is left out, not waited for."""
+def locked_agents(
+    agent_ids: list[int], *, skip_locked: bool = False, active_only: bool = True
+) -> list[Agent]:
+    """The agents among ``agent_ids`` (active ones only unless ``active_only`` is False), each
+    with its user and role, ascending by id and locked ``FOR UPDATE`` on PostgreSQL (the lock
+    every writer for an agent takes first); ``skip_locked``: an agent whose row is held
+    elsewhere is left out, not waited for."""
     if not agent_ids:
         return []
     where = f"a.id IN ({', '.join(['%s'] * len(agent_ids))})"
-    return rows.agents(where, list(agent_ids), lock=True, skip_locked=skip_locked)
+    return rows.agents(
+        where, list(agent_ids), lock=True, skip_locked=skip_locked, active_only=active_only
+    )
 
 
 def routing_candidates(channel: str, first: int, most: int) -> Iterator[list[int]]:
@@ -196,7 +201,7 @@ def routing_candidates(channel: str, first: int, most: int) -> Iterator[list[int
 def lock_agent_any(agent_id: int) -> Agent | None:
     """The agent ``agent_id``, active or not, locked ``FOR UPDATE`` (deactivation, and the
     sweeper's clean-up of a deactivated agent's leftovers)."""
-    found = rows.agents("a.id = %s", [agent_id], lock=True, active_only=False)
+    found = locked_agents([agent_id], active_only=False)
     return found[0] if found else None
 
 

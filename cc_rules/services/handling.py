@@ -88,7 +88,11 @@ def interaction_end(
     )
     for _attempt in range(3):
         with transaction.atomic():
-            sessions = lock_sessions([agent.pk, *child_agents], actor=actor, request_id=request_id)
+            # A deactivated agent's active work can still be ended (DECISIONS.md: deactivation
+            # "leaves active work to be ended"); its channels are logged off, so no ACW follows.
+            sessions = lock_sessions(
+                [agent.pk, *child_agents], actor=actor, request_id=request_id, active_only=False
+            )
             children = open_children_locked(interaction_id, OPEN_CHILD_STATES)
             if {c.agent_id for c in children} <= sessions.keys():
                 return _end_locked(sessions, agent, interaction_id, children, how, bin_row)

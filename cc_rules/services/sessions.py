@@ -177,9 +177,10 @@ class Session:
         return self.states[channel]
 
 
-def lock_agents(agent_ids: Iterable[int]) -> dict[int, Agent]:
+def lock_agents(agent_ids: Iterable[int], *, active_only: bool = True) -> dict[int, Agent]:
     """Lock several agent rows in ascending id order (DECISIONS.md lock order)."""
-    return {a.pk: a for a in locked_agents(sorted(set(agent_ids)))}
+    found = locked_agents(sorted(set(agent_ids)), active_only=active_only)
+    return {a.pk: a for a in found}
 
 
 def _create_state(agent: Agent, channel: str, now: datetime) -> AgentChannelState:
@@ -198,11 +199,14 @@ def open_session(
     return session_for(agent, actor=actor, request_id=request_id, now=now)
 
 
-def lock_sessions(agent_ids: Iterable[int], *, actor: Any, request_id: str) -> dict[int, Session]:
+def lock_sessions(
+    agent_ids: Iterable[int], *, actor: Any, request_id: str, active_only: bool = True
+) -> dict[int, Session]:
     """Lock the agents in id order and open one session each, sharing one ``now`` (read after
-    the last lock). 404 if one of them is not an active agent. Call inside atomic()."""
+    the last lock). 404 if one of them is not an (active, unless ``active_only`` is False)
+    agent. Call inside atomic()."""
     ids = sorted(set(agent_ids))
-    locked = lock_agents(ids)
+    locked = lock_agents(ids, active_only=active_only)
     if set(ids) - set(locked):
         raise NotFound("not_found", "No such agent.")
     sessions: dict[int, Session] = {}
