@@ -80,7 +80,7 @@ KNOWN_BUGS: frozenset[str] = frozenset()
 channel_rules = st.fixed_dictionaries(
     {
         "acw_enabled": st.booleans(),
-        "acw_seconds": st.sampled_from((None, 30, 120)),
+        "acw_seconds": st.sampled_from((30, None, 120)),
         "acw_after_timer": st.sampled_from(("ready", "not_ready")),
         "after_done": st.sampled_from(("ready", "not_ready", "keep_acw", "manual")),
         "after_done_reason": st.sampled_from((None, "break")),
@@ -91,7 +91,7 @@ channel_rules = st.fixed_dictionaries(
 role_config = st.fixed_dictionaries(
     {
         "visible": st.lists(st.sampled_from(CHANNELS), min_size=1, max_size=3, unique=True),
-        "pending_enabled": st.booleans(),
+        "pending_enabled": st.sampled_from((True, True, True, False)),
         "pending_release_on": st.lists(st.sampled_from(END_EVENTS), unique=True),
         "total_cap": st.sampled_from((None, 1, 2, 4)),
         "blocking_pairs": st.lists(st.sampled_from(PAIRS), unique=True, max_size=2),
@@ -135,6 +135,17 @@ asks = st.sampled_from(
         ("logged_off", None),
     )
 )
+busy_asks = st.sampled_from(  # on a channel with work: mostly what gets held (R8)
+    (
+        ("not_ready", "break"),
+        ("not_ready", None),
+        ("ready", None),
+        ("not_ready", "break"),
+        ("not_ready", "lunch"),
+        ("logged_off", None),
+        ("logged_off", None),
+    )
+)
 offer_to = st.sampled_from(("a", "b", "ext:a", "ext:b", "routed", "routed"))
 
 
@@ -150,11 +161,11 @@ def weighted(*pairs: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
 # one rule per action, swarm testing switches off whole actions and the sequences that matter
 # become rare).
 actions = weighted(
-    (10, st.tuples(st.just("offer"), whos, picks, offer_to)),
+    (10, st.tuples(st.just("offer"), whos, picks, offer_to, st.booleans())),
     (5, st.tuples(st.just("status"), whos, picks, asks)),
     (7, st.tuples(st.just("accept"), picks)),
     (7, st.tuples(st.just("end"), picks, st.integers(0, 1))),
-    (5, st.tuples(st.just("busy_status"), picks, asks)),
+    (6, st.tuples(st.just("busy_status"), picks, busy_asks)),
     (3, st.tuples(st.just("done"), picks)),
     (3, st.tuples(st.just("timer"), picks, st.sampled_from(("sweep", "sweep", "fire_one")))),
     (2, st.tuples(st.just("extend"), picks)),
@@ -212,7 +223,7 @@ class CombinationMachine(RuleBasedStateMachine):
     # -- the world --------------------------------------------------------------------------------
     @initialize(
         configs=st.tuples(role_config, role_config),
-        logged_in=st.tuples(*[st.sampled_from(("off", "in", "ready", "ready"))] * 2),
+        logged_in=st.tuples(*[st.sampled_from(("ready", "in", "ready", "off"))] * 2),
     )
     def build(self, configs, logged_in):
         reason_codes(*REASONS)
@@ -303,16 +314,16 @@ class CombinationMachine(RuleBasedStateMachine):
             self.agents[who].pk, to_extension=other.extension if on else None, **self.ctx(who)
         )
 
-    def do_offer(self, who, pick, to):
+    def do_offer(self, who, pick, to, accept):
         """An offer on a channel ``who`` sees (mostly), to them, to the other agent, by
-        extension (forwarding applies either way), or routed."""
+        extension (forwarding applies either way), or routed; ``accept``: taken at once."""
         channel = self.channel(who, pick, work=True)
         agent = extension = None
         if to.startswith("ext:"):
             extension = self.agents[to[4:]].extension
         elif to != "routed":
             agent = self.agents[to]
-        offers.offer_inbound(
+        offer = offers.offer_inbound(
             channel=channel,
             contact=self.contact,
             agent=agent,
@@ -320,6 +331,8 @@ class CombinationMachine(RuleBasedStateMachine):
             actor=None,
             request_id=self.rid("router"),
         )
+        if accept:
+            work.interaction_accept(offer.agent, offer.pk, **self.ctx(offer))
 
     def do_accept(self, pick):
         offer = self.pick(pick, state=InteractionState.OFFERED)
@@ -354,9 +367,22 @@ class CombinationMachine(RuleBasedStateMachine):
         work.interaction_reject(offer.agent, offer.pk, **self.ctx(offer))
 
     def do_end(self, pick, how_index):
-        found = self.pick(pick, state=InteractionState.ACTIVE)
-        if found is None:
+        """End active work, work on a channel holding a pending status first (hypothesis
+        favours small picks), so a held status is often followed by its release or drop."""
+        active = list(
+            Interaction.objects.filter(state=InteractionState.ACTIVE)
+            .select_related("agent")
+            .order_by("pk")
+        )
+        if not active:
             return False
+        held = set(
+            AgentChannelState.objects.filter(pending_status__isnull=False).values_list(
+                "agent_id", "channel_id"
+            )
+        )
+        active.sort(key=lambda i: ((i.agent_id, i.channel_id) not in held, i.pk))
+        found = active[pick % len(active)]
         hows = END_HOW[found.channel_id]
         how = hows[how_index % len(hows)]
         self.note(f"end by {how}")
@@ -367,6 +393,16 @@ class CombinationMachine(RuleBasedStateMachine):
             workbin=WORKBIN if how == "workbin" else None,
             **self.ctx(found),
         )
+        # "Pending and release events": the last open work ended by another event drops it.
+        agent, channel = found.agent, found.channel_id
+        if not self.open_work(agent.pk, channel) and how not in self.rules_of(agent).value(
+            "pending_release_on"
+        ):
+            state = AgentChannelState.objects.get(agent=agent, channel_id=channel)
+            assert state.pending_status is None, (
+                f"{self.where(state)}: pending {state.pending_status} outlived work ended by "
+                f"{how}, not a release event"
+            )
 
     def acw_owners_first(self, pick):
         """An ended interaction, those whose end started a current ACW first."""
@@ -391,7 +427,17 @@ class CombinationMachine(RuleBasedStateMachine):
             return False
         state = AgentChannelState.objects.get(agent=found.agent, channel_id=found.channel_id)
         owner = state.status == Status.AFTER_CALL_WORK and state.wrap_up_interaction_id == found.pk
+        expected = self.expected_acw_exit(state, "done") if owner else None
+        before = (state.status, state.reason or "")
         work.interaction_done(found.agent, found.pk, **self.ctx(found))
+        state.refresh_from_db()
+        after = (state.status, state.reason or "")
+        if not owner:  # "ACW belongs to the interaction whose end started it"
+            assert after == before, f"{self.where(state)}: done on another interaction moved it"
+        elif expected is not None:
+            assert after == expected, (
+                f"{self.where(state)}: done left ACW for {after}, expected {expected}"
+            )
         if owner:
             # Done on the interaction that owns ACW under ``manual``: ACW without a timer.
             self.manual_done_at[(state.agent_id, state.channel_id)] = state.since
@@ -427,12 +473,18 @@ class CombinationMachine(RuleBasedStateMachine):
         if not due:
             return False
         row = due[pick % len(due)]
+        expected = self.expected_acw_exit(row, "timer")
         self.move_into_past(AgentChannelState, row.pk, "wrap_up_deadline")
         if how == "fire_one":
             wrap_up_firing.fire_one(row.pk, row.wrap_up_version, source="test")
         else:
             self.sweep()
         row.refresh_from_db()
+        if expected is not None:
+            assert (row.status, row.reason or "") == expected, (
+                f"{self.where(row)}: the timer left ACW for {row.status}/{row.reason}, "
+                f"expected {expected}"
+            )
         # A deadline that has passed was acted on: ACW was left (or the row is no longer due).
         assert row.wrap_up_deadline is None or row.wrap_up_deadline > selectors.db_now(), (
             f"{self.where(row)}: a due wrap-up timer did not fire"
@@ -486,6 +538,51 @@ class CombinationMachine(RuleBasedStateMachine):
         hidden = sorted(set(CHANNELS) - set(visible)) + ([] if work else ["facebook"])
         options = visible * 4 + hidden
         return options[pick % len(options)]
+
+    def rules_of(self, agent: Agent):
+        return selectors.effective_rules(Agent.objects.get(pk=agent.pk))
+
+    def open_work(self, agent_id: int, channel: str) -> int:
+        return Interaction.objects.filter(
+            agent_id=agent_id, channel_id=channel, state__in=("offered", "active")
+        ).count()
+
+    def pre_acw(self, state: AgentChannelState) -> tuple[str, str]:
+        """The (status, reason) the channel had before its current ACW, from the ledger."""
+        before = (Status.LOGGED_OFF, "")
+        previous = before
+        for row in StatusChange.objects.filter(
+            agent_id=state.agent_id, channel_id=state.channel_id, event=Event.STATUS
+        ).order_by("seq"):
+            if row.to_status == Status.AFTER_CALL_WORK:
+                before = previous
+            previous = (row.to_status, row.reason)
+        return before
+
+    def expected_acw_exit(self, state: AgentChannelState, trigger: str) -> tuple[str, str] | None:
+        """Where leaving ACW by ``trigger`` must land (DECISIONS.md "After-call work" and
+        "Combinations"): invisible → logged off; else the pending status; else the whole
+        pre-ACW pair if it was not_ready; else the rule's status. None: not checked (work
+        opened during ACW is open, or the agent is inactive)."""
+        agent = Agent.objects.get(pk=state.agent_id)
+        if not agent.is_active or self.open_work(agent.pk, state.channel_id):
+            return None
+        code, rules = state.channel_id, selectors.effective_rules(agent)
+        if trigger == "done":
+            after = rules.value("after_done", code)
+            if after in ("keep_acw", "manual"):
+                return (Status.AFTER_CALL_WORK, "")
+        if code not in rules.visible:
+            return (Status.LOGGED_OFF, "")
+        if state.pending_status is not None:
+            return (state.pending_status, state.pending_reason or "")
+        pre = self.pre_acw(state)
+        if pre[0] == Status.NOT_READY:
+            return pre
+        if trigger == "timer":
+            after = rules.value("acw_after_timer", code)
+            return (after, "acw_timeout" if after == Status.NOT_READY else "")
+        return (after, rules.value("after_done_reason", code) or "" if after == "not_ready" else "")
 
     def rid(self, who: str) -> str:
         self.calls += 1
