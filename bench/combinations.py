@@ -6,7 +6,7 @@ event sequences through the services, every invariant checked after every step.
         [pytest args…]
 
 Runs ``tests/services/test_combination_machine.py`` (the machine lives in
-``tests/combination_machine.py``; CI runs it derandomized with 30 examples) with
+``tests/combination_machine.py``; CI runs it derandomized with 25 examples) with
 ``CC_COMBO_EXAMPLES`` examples of up to ``CC_COMBO_STEPS`` steps, randomized (``--seed`` to
 repeat a run), and prints one summary line: examples and steps run, time, pass or the failure.
 A failure also prints hypothesis's shrunk step sequence and a blob to reproduce it.

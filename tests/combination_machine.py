@@ -36,6 +36,7 @@ protected ledger. Used by ``tests/services/test_combination_machine.py`` (CI bud
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from datetime import timedelta
@@ -167,8 +168,9 @@ actions = weighted(
     (7, st.tuples(st.just("end"), picks, st.integers(0, 1))),
     (6, st.tuples(st.just("busy_status"), picks, busy_asks)),
     (3, st.tuples(st.just("done"), picks)),
-    (3, st.tuples(st.just("timer"), picks, st.sampled_from(("sweep", "sweep", "fire_one")))),
+    (5, st.tuples(st.just("timer"), picks, st.sampled_from(("sweep", "sweep", "fire_one")))),
     (2, st.tuples(st.just("extend"), picks)),
+    (2, st.tuples(st.just("all_timers"))),
     (2, st.tuples(st.just("outbound"), whos, st.sampled_from(("voice", "email")), st.booleans())),
     (2, st.tuples(st.just("offer_expiry"), picks, st.sampled_from(("sweep", "offer_expire")))),
     (2, st.tuples(st.just("force"), whos, picks, asks)),
@@ -224,8 +226,9 @@ class CombinationMachine(RuleBasedStateMachine):
     @initialize(
         configs=st.tuples(role_config, role_config),
         logged_in=st.tuples(*[st.sampled_from(("ready", "in", "ready", "off"))] * 2),
+        busy=st.lists(st.tuples(whos, st.sampled_from(CHANNELS)), min_size=1, max_size=3),
     )
-    def build(self, configs, logged_in):
+    def build(self, configs, logged_in, busy):
         reason_codes(*REASONS)
         WorkbinFactory(name=WORKBIN, channels=["email"])
         self.contact = a_contact()
@@ -240,6 +243,9 @@ class CombinationMachine(RuleBasedStateMachine):
                 ready_on=config["visible"] if login == "ready" else (),
             )
         self.names = {agent.pk: name for name, agent in self.agents.items()}
+        for who, channel in busy:  # most examples start with calls, chats, e-mails in hand
+            with contextlib.suppress(ServiceError):
+                self.do_offer(who, CHANNELS.index(channel), who, True)
         event(f"pending on: {sum(c['pending_enabled'] for c in configs)}")
 
     @rule(action=actions)
@@ -395,6 +401,8 @@ class CombinationMachine(RuleBasedStateMachine):
         )
         # "Pending and release events": the last open work ended by another event drops it.
         agent, channel = found.agent, found.channel_id
+        after = AgentChannelState.objects.get(agent=agent, channel_id=channel)
+        self.note(f"end: then {after.status}{' with deadline' if after.wrap_up_deadline else ''}")
         if not self.open_work(agent.pk, channel) and how not in self.rules_of(agent).value(
             "pending_release_on"
         ):
@@ -490,6 +498,26 @@ class CombinationMachine(RuleBasedStateMachine):
             f"{self.where(row)}: a due wrap-up timer did not fire"
         )
 
+    def do_all_timers(self):
+        """Every wrap-up deadline passes at once: the sweeper fires them as one batch (both
+        agents, several channels of one agent), the same exits as one by one."""
+        due = list(AgentChannelState.objects.filter(wrap_up_deadline__isnull=False))
+        if not due:
+            return False
+        expected = {row.pk: self.expected_acw_exit(row, "timer") for row in due}
+        AgentChannelState.objects.filter(pk__in=expected).update(
+            wrap_up_deadline=selectors.db_now() - timedelta(seconds=1)
+        )
+        self.sweep()
+        for row in AgentChannelState.objects.filter(pk__in=expected):
+            assert row.wrap_up_deadline is None, f"{self.where(row)}: a due timer did not fire"
+            if expected[row.pk] is not None:
+                assert (row.status, row.reason or "") == expected[row.pk], (
+                    f"{self.where(row)}: the batch left ACW for {row.status}/{row.reason}, "
+                    f"expected {expected[row.pk]}"
+                )
+        return True
+
     def do_offer_expiry(self, pick, how):
         offer = self.pick(pick, state=InteractionState.OFFERED, offer_deadline__isnull=False)
         if offer is None:
@@ -513,7 +541,7 @@ class CombinationMachine(RuleBasedStateMachine):
         visible = set(role.visible_channels.values_list("code", flat=True))
         if channel in visible:
             if len(visible) == 1:
-                return
+                return False
             role.visible_channels.remove(channel)
             self.note("visibility: removed")
         else:

@@ -18,7 +18,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from tests.combination_machine import CombinationMachine
 
-EXAMPLES = int(os.environ.get("CC_COMBO_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("CC_COMBO_EXAMPLES", "25"))
 STEPS = int(os.environ.get("CC_COMBO_STEPS", "30"))
 REPORT = os.environ.get("CC_COMBO_REPORT")
 
