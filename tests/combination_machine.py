@@ -52,7 +52,7 @@ from cc_rules import selectors
 from cc_rules.choices import Cause, Event, InteractionState, Status
 from cc_rules.engine.rulebook import END_EVENTS
 from cc_rules.models import Agent, AgentChannelState, Interaction, Role, StatusChange
-from cc_rules.services import audit, offers, status, timers, wrap_up_firing
+from cc_rules.services import audit, deactivation, offers, status, timers, wrap_up_firing
 from cc_rules.services import interactions as work
 from cc_rules.services.errors import NotFound, ServiceError
 from tests.factories import (
@@ -551,7 +551,7 @@ class CombinationMachine(RuleBasedStateMachine):
 
     def do_deactivate(self, who, draw):
         if draw == 0:
-            status.agent_deactivate(
+            deactivation.agent_deactivate(
                 self.agents[who].pk, actor=self.supervisor, request_id=self.rid("admin")
             )
 

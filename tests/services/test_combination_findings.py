@@ -1,6 +1,6 @@
-"""Production bugs the combination machine's exploration found (issue 13), pinned as strict
-xfails until they are fixed: each fails today and must pass once its fix lands (then drop the
-mark). The machine (tests/combination_machine.py) treats the refusals below as answers.
+"""Production bugs the combination machine's exploration found (issue 13), each pinned by a
+test of its own once fixed. The machine (tests/combination_machine.py) explores at random; these
+keep the exact case.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from cc_rules.models import Interaction
+from cc_rules.services import deactivation, offers
 from cc_rules.services import interactions as work
-from cc_rules.services import offers, status
 from tests.factories import a_contact, a_role, a_supervisor, an_agent
 
 
@@ -19,12 +19,6 @@ def _no_wakeups(settings):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="interaction_end locks the owner with lock_sessions, which reads active agents "
-    "only: a deactivated agent's active work answers 404 'No such agent' and stays open for "
-    "good, though DECISIONS.md says deactivation 'leaves active work to be ended'",
-)
 def test_deactivating_an_agent_leaves_active_work_that_can_still_be_ended():
     agent = an_agent(role=a_role(visible=["voice"]), ready_on=["voice"])
     call = offers.offer_inbound(
@@ -36,7 +30,7 @@ def test_deactivating_an_agent_leaves_active_work_that_can_still_be_ended():
         request_id="o",
     )
     work.interaction_accept(agent, call.pk, actor=agent.user, request_id="a")
-    status.agent_deactivate(agent.pk, actor=a_supervisor(is_superuser=True), request_id="d")
+    deactivation.agent_deactivate(agent.pk, actor=a_supervisor(is_superuser=True), request_id="d")
 
     work.interaction_end(agent, call.pk, how="hangup", workbin=None, actor=None, request_id="e")
 
