@@ -210,6 +210,21 @@ class _Action(APIView):
 class AcceptView(_Action):
     service = staticmethod(svc.interaction_accept)
 
+    @extend_schema(
+        request=EmptyRequest,
+        responses={200: InteractionSerializer}
+        | errors(
+            400,
+            401,
+            403,
+            404,
+            refusals=(reasons.OFFER_EXPIRED, reasons.INVALID_TRANSITION),
+            note="offer_expired: accepted after the offer's deadline; the offer is now missed.",
+        ),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
 
 class RejectView(_Action):
     service = staticmethod(svc.interaction_reject)
