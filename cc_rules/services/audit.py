@@ -1,6 +1,6 @@
 """Reading the status ledger for compliance (R16): chain verification and time in status.
 
-Nothing here writes the ledger (``cc_rules.services.history.record`` appends; the
+Nothing here writes the ledger (``cc_rules.services.ledger`` appends; the
 ``archive_history`` command is the one documented way rows leave it). Both readers stream:
 ``verify_chain`` walks the rows in (agent, seq) order with a server-side cursor, and
 ``time_in_status`` aggregates in SQL on PostgreSQL (window functions), with a Python fallback
