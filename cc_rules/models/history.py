@@ -21,8 +21,8 @@ NOT_ARCHIVING = pgtrigger.Condition(
 class StatusChange(models.Model):
     """One change of status, DND or pending for one agent: append-only, hash-chained (R16).
 
-    Written by the one writer, ``cc_rules.services.ledger``, in the same transaction as the change, under
-    the agent's row lock, which also guards the chain head on ``Agent``. ``at`` is the database
+    Written by the one writer, ``cc_rules.services.ledger``, in the same transaction as the
+    change, under the agent's row lock, which also guards the chain head on ``Agent``. ``at`` is the database
     clock read once per service call (``clock_timestamp()``), so the previous status's duration
     is exactly ``next.at - row.at``. On PostgreSQL, triggers refuse UPDATE, DELETE and TRUNCATE.
     """
