@@ -22,9 +22,9 @@ class StatusChange(models.Model):
     """One change of status, DND or pending for one agent: append-only, hash-chained (R16).
 
     Written by the one writer, ``cc_rules.services.ledger``, in the same transaction as the
-    change, under the agent's row lock, which also guards the chain head on ``Agent``. ``at`` is the database
-    clock read once per service call (``clock_timestamp()``), so the previous status's duration
-    is exactly ``next.at - row.at``. On PostgreSQL, triggers refuse UPDATE, DELETE and TRUNCATE.
+    change, under the agent's row lock, which also guards the chain head on ``Agent``. ``at``
+    is the database clock read once per service call (``clock_timestamp()``), so the previous
+    status's duration is exactly ``next.at - row.at``. On PostgreSQL, triggers refuse UPDATE, DELETE and TRUNCATE.
     """
 
     seq = models.BigIntegerField(help_text="Position in the agent's chain, from 1.")
