@@ -24,7 +24,8 @@ class StatusChange(models.Model):
     Written by the one writer, ``cc_rules.services.ledger``, in the same transaction as the
     change, under the agent's row lock, which also guards the chain head on ``Agent``. ``at``
     is the database clock read once per service call (``clock_timestamp()``), so the previous
-    status's duration is exactly ``next.at - row.at``. On PostgreSQL, triggers refuse UPDATE, DELETE and TRUNCATE.
+    status's duration is exactly ``next.at - row.at``. On PostgreSQL, triggers refuse UPDATE,
+    DELETE and TRUNCATE.
     """
 
     seq = models.BigIntegerField(help_text="Position in the agent's chain, from 1.")
