@@ -220,7 +220,7 @@ def test_cora_sees_the_dashboards_and_no_change_buttons(live_server, demo_world,
         )
         page.goto(f"{live_server.url}/admin/login/?next={DASHBOARD}")
         page.fill("#id_username", "cora")
-        page.fill("#id_password", os.environ.get("DEMO_PASSWORD", "demo_world"))
+        page.fill("#id_password", os.environ.get("DEMO_PASSWORD", "demo"))
         page.click("input[type=submit]")
         page.wait_for_url(f"{live_server.url}{DASHBOARD}")
         page.wait_for_function("() => window.Chart && Object.keys(Chart.instances).length >= 4")
