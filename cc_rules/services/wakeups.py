@@ -2,8 +2,8 @@
 
 A deadline lives on its row with a version; the sweeper is the guarantee that it fires. A
 wake-up only makes it fire sooner, so a lost one (broker down, Redis flushed) costs at most one
-sweep period. Tasks are looked up by name in the Celery app at send time, so this module (used
-by the writer) imports no task module and no service.
+sweep period. Tasks are sent by name (``Celery.send_task``), so this module (used by the writer)
+imports no task module and no service, and needs none registered in the sending process.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _enqueue(
         if slot is not None and not _claim_slot(slot):
             return  # a wake-up for this slot is on its way and will fire this timer too
         try:
-            app.tasks[task_name].apply_async(args=args, eta=eta, retry=False)
+            app.send_task(task_name, args=args, eta=eta, retry=False)
         except Exception as exc:  # broker unreachable: the sweeper will fire it
             if slot is not None:
                 _release_slot(slot)

@@ -253,7 +253,11 @@ def test_timers_due_in_the_same_slot_share_one_wake_up(
     settings.CC_SEND_WAKEUPS = True
     sent = []
     monkeypatch.setattr(
-        tasks.fire_wrap_up, "apply_async", lambda args, eta, **kw: sent.append((args, eta))
+        wakeups.app,
+        "send_task",
+        lambda name, args, eta, **kw: (
+            sent.append((args, eta)) if name == tasks.fire_wrap_up.name else None
+        ),
     )
     monkeypatch.setattr(wakeups, "_slots_sent", {})
     login_ready("alice")
@@ -283,7 +287,11 @@ def test_offers_due_in_one_slot_share_a_wake_up_that_expires_them_all(
     settings.CC_SEND_WAKEUPS = True
     sent = []
     monkeypatch.setattr(
-        tasks.expire_offer, "apply_async", lambda args, eta, **kw: sent.append((args, eta))
+        wakeups.app,
+        "send_task",
+        lambda name, args, eta, **kw: (
+            sent.append((args, eta)) if name == tasks.expire_offer.name else None
+        ),
     )
     monkeypatch.setattr(wakeups, "_slots_sent", {})
     login_ready("alice", "chat")
@@ -330,7 +338,7 @@ def test_no_wake_up_is_sent_for_a_deadline_beyond_the_visibility_margin(
 ):
     settings.CC_SEND_WAKEUPS = True
     sent = []
-    monkeypatch.setattr(tasks.fire_wrap_up, "apply_async", lambda *a, **kw: sent.append(a))
+    monkeypatch.setattr(wakeups.app, "send_task", lambda *a, **kw: sent.append(a))
     agent_rule("bob", "acw_seconds", MAX_ETA_SECONDS + 60)
     login_ready("bob")
 
