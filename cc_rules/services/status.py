@@ -1,8 +1,8 @@
 """Status changes: login/logout (R2), per-channel status (R2, R7, R8), DND (R3), forwarding (R4),
-supervisor overrides, deactivation. Every function runs in one transaction under the agent's
-row lock, asks the engine, and has the one writer (``ledger``) apply the outcome: one history
-row per change of status, DND or pending, in that same transaction. Each returns a plain
-``AgentResult`` the caller renders without another query.
+supervisor overrides (deactivation: ``deactivation``). Every function runs in one transaction
+under the agent's row lock, asks the engine, and has the one writer (``ledger``) apply the
+outcome: one history row per change of status, DND or pending, in that same transaction. Each
+returns a plain ``AgentResult`` the caller renders without another query.
 """
 
 from __future__ import annotations
