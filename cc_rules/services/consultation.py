@@ -13,11 +13,10 @@ from typing import Any
 from django.db import transaction
 
 from cc_rules.choices import Kind
-from cc_rules.engine import decide
 from cc_rules.models import Agent, Interaction
 
-from .errors import Invalid, NotFound
-from .handling import after_work_ended, interaction_end
+from .errors import NotFound
+from .handling import after_work_ended, end_event, interaction_end
 from .sessions import lock_sessions
 from .work import transition
 
@@ -87,20 +86,7 @@ def consultation_end(
     )
     if child is None:
         raise NotFound("not_found", "No such interaction.")
-    if not decide.valid_end_event(child.channel_id, how):
-        raise Invalid(
-            "invalid",
-            f"{how!r} does not end {child.channel_id} work.",
-            None,
-            fields={"how": ["invalid_for_channel"]},
-        )
-    if workbin:
-        raise Invalid(
-            "invalid",
-            "A workbin only goes with how=workbin.",
-            None,
-            fields={"workbin": ["unexpected"]},
-        )
+    end_event(child.channel_id, how, workbin)  # voice and chat: no workbin ever applies
     with transaction.atomic():
         sessions = lock_sessions([agent.pk, child.agent_id], actor=actor, request_id=request_id)
         mate = sessions[child.agent_id]

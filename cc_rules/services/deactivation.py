@@ -15,12 +15,12 @@ from django.db.models.signals import post_save
 from rest_framework.authtoken.models import Token
 
 from cc_rules import selectors
-from cc_rules.choices import Cause, InteractionState, Status
+from cc_rules.choices import Cause, InteractionState
 from cc_rules.engine import decide
 from cc_rules.models import Agent, Interaction
 
-from . import ledger
 from .sessions import AgentResult, session_for
+from .status import log_off_everything
 from .work import transition
 
 
@@ -44,14 +44,7 @@ def agent_deactivate(agent_id: int, *, actor: Any, request_id: str) -> AgentResu
         for offer in offers:
             transition(offer, "miss", sess.now)
         sess.work_changed()
-        for state in sess.states.values():
-            if state.pending_status is not None:
-                ledger.clear_pending(sess, state, cause=Cause.SYSTEM, rule=rule)
-            if state.status != Status.LOGGED_OFF:
-                ledger.set_status(
-                    sess, state, Status.LOGGED_OFF, None, cause=Cause.SYSTEM, rule=rule
-                )
-        ledger.set_dnd(sess, False, cause=Cause.SYSTEM, rule=rule)
+        log_off_everything(sess, cause=Cause.SYSTEM, rule=rule)
         if agent.is_active:
             Agent.objects.filter(pk=agent_id).update(is_active=False)
             agent.is_active = False

@@ -25,8 +25,16 @@ from .wrap_up import leave_wrap_up
 OPEN_CHILD_STATES = (InteractionState.OFFERED, InteractionState.ACTIVE)  # end with the parent
 
 
-def _workbin(channel: str, how: str, workbin: str | None) -> Workbin | None:
-    """The workbin an e-mail or workitem is moved to (``how=workbin``), validated."""
+def end_event(channel: str, how: str, workbin: str | None) -> Workbin | None:
+    """Check that ``how`` ends ``channel`` work (DECISIONS.md, "Words"); the workbin an e-mail
+    or workitem is moved to (``how=workbin``), validated, else None."""
+    if not decide.valid_end_event(channel, how):
+        raise Invalid(
+            "invalid",
+            f"{how!r} does not end {channel} work.",
+            None,
+            fields={"how": ["invalid_for_channel"]},
+        )
     if how != "workbin":
         if workbin:
             raise Invalid(
@@ -66,14 +74,7 @@ def interaction_end(
     target, has_open_children = own_interaction(interaction_id, agent, children=OPEN_CHILD_STATES)
     if target is None:
         raise NotFound("not_found", "No such interaction.")
-    if not decide.valid_end_event(target.channel_id, how):
-        raise Invalid(
-            "invalid",
-            f"{how!r} does not end {target.channel_id} work.",
-            None,
-            fields={"how": ["invalid_for_channel"]},
-        )
-    bin_row = _workbin(target.channel_id, how, workbin)
+    bin_row = end_event(target.channel_id, how, workbin)
     # Teammates' rows are locked with ours, in id order, so their agents are read first. A
     # child is only made under our own lock, which we do not hold yet: if one appears in
     # between, the under-lock read below sees it and we start over with its agent.
