@@ -7,7 +7,8 @@ try").
   ``listStatusChanges``; ``operation_id_for`` says how), tags are the API's areas (``me``,
   ``interactions``, ``audit``, ...), descriptions are Markdown (reST's double backticks are turned
   into single ones), and request components are not named ``…RequestRequest``. A view overrides
-  its id with ``@extend_schema(operation_id=...)``, its tags with ``tags=[...]``.
+  its id with ``@extend_schema(operation_id=...)`` (or an entry in ``OPERATION_IDS``), its
+  tags with ``tags=[...]``.
 - ``TokenSchemes``: ``Authorization: Token <key>`` (apiKey ``tokenAuth``) and ``Authorization:
   Bearer <key>`` (http ``bearerAuth``), either one.
 - Post-processing hooks (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``), in order:
@@ -75,6 +76,12 @@ ACTIONS = {
     "retry": "retry{}",
     "verify": "verify{}",
     "download": "download{}",
+}
+# Central overrides, for a derived id that reads badly or collides (a view may instead say
+# ``@extend_schema(operation_id=...)``). Paths not served are ignored.
+OPERATION_IDS = {
+    ("delete", "/api/v1/auth/token/"): "revokeCurrentToken",  # beside DELETE /auth/tokens/{id}/
+    ("delete", "/api/v1/auth/tokens/{id}/"): "revokeToken",
 }
 METHOD_VERBS = {"get": "get", "post": "create", "put": "set", "patch": "update", "delete": "delete"}
 # Leading segments that group operations instead of naming a resource; left out of the noun
@@ -177,6 +184,9 @@ class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's AutoSchema with this API's names (module docstring)."""
 
     def get_operation_id(self) -> str:
+        override = OPERATION_IDS.get((self.method.lower(), self.path))
+        if override:
+            return override
         is_list = self.method == "GET" and self._is_list_view()
         return operation_id_for(self.path, self.method, is_list)
 

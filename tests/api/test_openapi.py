@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from cc_rules.api import schema_compat as compat
-from cc_rules.api.schema import NAMED_ENUMS, operation_id_for, tags_for
+from cc_rules.api.schema import NAMED_ENUMS, AutoSchema, operation_id_for, tags_for
 from cc_rules.api.serializers import REASON_CODES
 from cc_rules.engine import reasons
 
@@ -71,7 +71,7 @@ def test_the_operation_ids_clients_call(live, method, path, expected):
     [  # paths other changes add get sensible ids without decorating their views
         ("post", "/api/v1/im/inbox/ack/", False, "ackImInbox"),
         ("get", "/api/v1/auth/tokens/", True, "listTokens"),
-        ("delete", "/api/v1/auth/tokens/{id}/", False, "deleteToken"),
+        ("delete", "/api/v1/auth/tokens/{id}/", False, "deleteToken"),  # OPERATION_IDS: revoke…
         ("post", "/api/v1/audit/verify/jobs/", False, "createVerifyJob"),
         ("get", "/api/v1/audit/jobs/{id}/", False, "getJob"),
         ("get", "/api/v1/audit/jobs/{id}/download/", False, "downloadJob"),
@@ -81,6 +81,12 @@ def test_the_operation_ids_clients_call(live, method, path, expected):
 )
 def test_operation_ids_are_derived_from_path_and_method(method, path, is_list, expected):
     assert operation_id_for(path, method, is_list) == expected
+
+
+def test_central_overrides_name_colliding_ids():
+    schema = AutoSchema()
+    schema.path, schema.method = "/api/v1/auth/token/", "DELETE"
+    assert schema.get_operation_id() == "revokeCurrentToken"
 
 
 def test_tags_are_the_api_areas_declared_in_settings(live):
