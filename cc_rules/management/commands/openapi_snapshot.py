@@ -4,6 +4,8 @@ Refuses (exit 1) when the schema does not generate without warnings, or when the
 clients (``cc_rules.api.schema_compat``) and ``info.version`` was not bumped: bump
 ``[project] version`` in pyproject.toml for a breaking change. ``--check`` writes nothing and
 exits 1 when the snapshot is out of date (what tests/api/test_openapi.py checks).
+``--allow-breaking`` writes a breaking change anyway: only for a snapshot no client has been
+built from yet (e.g. merging several branches that each reshape the same endpoints).
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--check", action="store_true", help="Only compare; exit 1 if the snapshot is stale."
         )
+        parser.add_argument(
+            "--allow-breaking",
+            action="store_true",
+            help="Write a breaking change without a version bump (no client uses it yet).",
+        )
 
-    def handle(self, *args, check: bool = False, **options):
+    def handle(self, *args, check: bool = False, allow_breaking: bool = False, **options):
         live, problems = compat.live_schema()
         if problems:
             raise CommandError("The schema generates with warnings:\n" + "\n".join(problems))
@@ -40,11 +47,12 @@ class Command(BaseCommand):
         lines = [f"  breaking: {line}" for line in breaking]
         lines += [f"  {line}" for line in compat.additive_changes(old or {}, live)]
         report = "\n".join(lines) or "  (descriptions, headers or other details)"
-        if breaking and not bumped:
+        if breaking and not bumped and not allow_breaking:
             raise CommandError(
                 f"The API changed in a way that breaks clients, and info.version is still "
                 f"{live['info']['version']}:\n{report}\nRevert it, or bump [project] version in "
-                f"pyproject.toml and run this again."
+                f"pyproject.toml and run this again (or, if no client was ever built from "
+                f"{path.name}, run it with --allow-breaking)."
             )
         if check:
             raise CommandError(
