@@ -160,7 +160,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cc_rules.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "cc_rules.api.pagination.CursorPage",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "cc_rules.api.errors.exception_handler",
@@ -173,21 +173,72 @@ REST_FRAMEWORK = {
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+
+
+def _project_version() -> str:
+    """pyproject.toml's ``[project] version`` (a source checkout), else the installed one's."""
+    import importlib.metadata
+    import tomllib
+
+    pyproject = BASE_DIR / "pyproject.toml"
+    if pyproject.exists():
+        return tomllib.loads(pyproject.read_text())["project"]["version"]
+    try:
+        return importlib.metadata.version("cc-rules")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+# The OpenAPI schema (cc_rules/api/schema.py; docs/openapi.json is its committed snapshot, see
+# `manage.py openapi_snapshot`). Its version is the project's: bump it in pyproject.toml for a
+# breaking change of the API.
 SPECTACULAR_SETTINGS = {
     "TITLE": "cc-rules API",
-    "DESCRIPTION": "Rules engine for contact-center agents: sessions, offers, wrap-up, audit.",
-    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Rules engine for contact-center agents: sessions, offers, wrap-up, audit. JSON in, "
+        "JSON out; a request body with a field its schema does not list is refused (400 "
+        "`invalid`). Every 4xx is an `Error` with a stable `code`."
+    ),
+    "VERSION": _project_version(),
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    # One name per choice set (the same channel/status lists appear in several serializers).
+    "GET_LIB_DOC_EXCLUDES": "cc_rules.api.schema.lib_doc_excludes",
+    # The labelled choice sets; cc_rules.api.schema.name_enums merges the same values from any
+    # other field (the engine's CHANNELS tuple, a model's choices) into these names.
     "ENUM_NAME_OVERRIDES": {
-        "ChannelEnum": "cc_rules.engine.rulebook.CHANNELS",
+        "ChannelEnum": "cc_rules.choices.ChannelCode",
         "StatusEnum": "cc_rules.choices.Status",
         "RequestableStatusEnum": "cc_rules.choices.RequestableStatus",
+        "InteractionStateEnum": "cc_rules.choices.InteractionState",
+        "CauseEnum": "cc_rules.choices.Cause",
+        "EventEnum": "cc_rules.choices.Event",
+        "DirectionEnum": "cc_rules.choices.Direction",
+        "InteractionKindEnum": "cc_rules.choices.Kind",
+        "EndHowEnum": "cc_rules.choices.EndHow",
+        "ContactPointKindEnum": "cc_rules.choices.ContactPointKind",
+        "ReasonCodeEnum": "cc_rules.api.serializers.REASON_CODES",
+        # The same channels without labels (serializers use the engine's tuple); merged into
+        # ChannelEnum by name_enums.
+        "ChannelCodeEnum": "cc_rules.engine.rulebook.CHANNELS",
     },
+    "TAGS": [
+        {"name": "auth", "description": "Tokens: log in, log out."},
+        {"name": "me", "description": "The calling agent: session, channel status, DND."},
+        {"name": "interactions", "description": "Offers, outbound work, actions, wrap-up."},
+        {"name": "messages", "description": "Chat transcripts and the contact points in them."},
+        {"name": "contacts", "description": "Contact look-up."},
+        {"name": "decisions", "description": "What an offer would answer now (no side effects)."},
+        {"name": "im", "description": "Instant messages between colleagues (never stored)."},
+        {"name": "agents", "description": "Supervisors: their teams' agents."},
+        {"name": "audit", "description": "Compliance: history, time in status, verification."},
+    ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "cc_rules.api.schema.name_enums",
         "cc_rules.api.schema.document_conventions",
+        "cc_rules.api.schema.name_inline_schemas",
+        "cc_rules.api.schema.markdown_descriptions",
+        "cc_rules.api.schema.check_operation_ids",
     ],
 }
 
