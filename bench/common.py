@@ -211,7 +211,13 @@ def fill_history(agent_ids: list[int], per_agent: int, *, days: float = 30) -> f
             """,
             {"ids": agent_ids, "n": per_agent, "span": days * 86400.0},
         )
-        Agent.objects.filter(pk__in=agent_ids).update(history_seq=per_agent)
+        # the heads onto each agent's last row (the head trigger wants that row to exist)
+        cursor.execute(
+            f"UPDATE {Agent._meta.db_table} SET history_seq = %(n)s, "
+            f"history_head = md5(id::text || '/' || %(n)s::text) || repeat('0', 32) "
+            f"WHERE id = ANY(%(ids)s::bigint[])",
+            {"ids": agent_ids, "n": per_agent},
+        )
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {table}")
     return time.perf_counter() - started

@@ -221,14 +221,52 @@ class VerifyBody(serializers.Serializer):
     first_broken = serializers.IntegerField(allow_null=True, help_text="Id of the first bad row.")
     rows_checked = serializers.IntegerField()
     problem = serializers.CharField(allow_blank=True, help_text="Why the row is broken.")
+    agent = serializers.SerializerMethodField(
+        help_text="Username of the broken chain's agent (only when not intact)."
+    )
+    seq = serializers.IntegerField(
+        allow_null=True,
+        required=False,
+        help_text="Seq of the first bad row (only when not intact).",
+    )
+    missing_range = serializers.SerializerMethodField(
+        help_text="`[first, last]` seqs of the agent's chain that are gone with no archive "
+        "covering them (cut from the start, the end, or the whole chain), else null (only when "
+        "not intact)."
+    )
+
+    EXTRA = ("agent", "seq", "missing_range")
+
+    def to_representation(self, instance) -> dict:
+        """An intact answer keeps its original four keys; the ones that locate a break come
+        only with a break."""
+        data = super().to_representation(instance)
+        if instance.intact:
+            for key in self.EXTRA:
+                data.pop(key, None)
+        return data
+
+    def get_agent(self, result) -> str | None:
+        if result.agent_id is None:
+            return None
+        return (
+            Agent.objects.filter(pk=result.agent_id)
+            .values_list("user__username", flat=True)
+            .first()
+        )
+
+    def get_missing_range(self, result) -> list[int] | None:
+        return list(result.missing) if result.missing else None
 
 
 @extend_schema(
     tags=["audit"],
     summary="Verify the history's hash chain",
     description=(
-        "Recomputes every row's SHA-256 and checks `seq` continuity and `prev_hash` linkage "
-        "per agent (rows archived away start the chain at the oldest remaining row). Streams "
+        "Recomputes every row's keyed hash (HMAC-SHA256) and checks `seq` continuity and "
+        "`prev_hash` linkage per agent, every agent's chain head against its last row, archived "
+        "ranges only against the archive manifests, and the heads against the newest signed "
+        "checkpoint (docs/audit.md). Names the first broken row, or the missing range. Streams "
         "the whole ledger: use `agent` to check one agent."
     ),
     parameters=[OpenApiParameter("agent", str, description="Agent username (default: all).")],
