@@ -221,42 +221,41 @@ class VerifyBody(serializers.Serializer):
     first_broken = serializers.IntegerField(allow_null=True, help_text="Id of the first bad row.")
     rows_checked = serializers.IntegerField()
     problem = serializers.CharField(allow_blank=True, help_text="Why the row is broken.")
-    agent = serializers.SerializerMethodField(
-        help_text="Username of the broken chain's agent (only when not intact)."
+    # Only when not intact: where the break is.
+    agent = serializers.CharField(
+        allow_null=True, required=False, help_text="Username of the broken chain's agent."
     )
     seq = serializers.IntegerField(
+        allow_null=True, required=False, help_text="Seq of the first bad row."
+    )
+    missing_range = serializers.ListField(
+        child=serializers.IntegerField(),
+        min_length=2,
+        max_length=2,
         allow_null=True,
         required=False,
-        help_text="Seq of the first bad row (only when not intact).",
-    )
-    missing_range = serializers.SerializerMethodField(
         help_text="`[first, last]` seqs of the agent's chain that are gone with no archive "
-        "covering them (cut from the start, the end, or the whole chain), else null (only when "
-        "not intact)."
+        "covering them (cut from the start, the end, or the whole chain), else null.",
     )
 
-    EXTRA = ("agent", "seq", "missing_range")
-
-    def to_representation(self, instance) -> dict:
-        """An intact answer keeps its original four keys; the ones that locate a break come
-        only with a break."""
-        data = super().to_representation(instance)
-        if instance.intact:
-            for key in self.EXTRA:
-                data.pop(key, None)
-        return data
-
-    def get_agent(self, result) -> str | None:
-        if result.agent_id is None:
-            return None
-        return (
-            Agent.objects.filter(pk=result.agent_id)
-            .values_list("user__username", flat=True)
-            .first()
-        )
-
-    def get_missing_range(self, result) -> list[int] | None:
-        return list(result.missing) if result.missing else None
+    @classmethod
+    def of(cls, result) -> dict:
+        body = {
+            "intact": result.intact,
+            "first_broken": result.first_broken,
+            "rows_checked": result.rows_checked,
+            "problem": result.problem,
+        }
+        if not result.intact:
+            body["agent"] = (
+                Agent.objects.filter(pk=result.agent_id)
+                .values_list("user__username", flat=True)
+                .first()
+            )
+            body["seq"] = result.seq
+            body["missing_range"] = list(result.missing) if result.missing else None
+        data = cls(body).data
+        return {key: value for key, value in data.items() if key in body}  # intact: four keys
 
 
 @extend_schema(
@@ -278,7 +277,7 @@ class VerifyView(AuditView):
     def get(self, request: Request) -> Response:
         username = request.query_params.get("agent")
         result = verify_chain(agent_named(username).pk if username else None)
-        return Response(VerifyBody(result).data)
+        return Response(VerifyBody.of(result))
 
 
 # --- rule changes -------------------------------------------------------------------------------

@@ -339,3 +339,15 @@ def test_the_admin_shows_the_checkpoints_and_a_rewind(ledger, client):
     first.path.write_text(json.dumps(body))
     page = client.get("/admin/dashboard/integrity/").content.decode()
     assert "signature does not match" in page
+
+
+def test_the_beat_task_writes_a_signed_checkpoint(ledger, settings):
+    from cc_rules.tasks import checkpoint_history
+
+    name = checkpoint_history()
+    checkpoint, problem = latest_checkpoint()
+    assert problem == ""
+    assert checkpoint.name == name
+    assert checkpoint.path.parent == settings.CC_CHECKPOINT_DIR
+    assert checkpoint.heads[alice().pk] == (5, ledger[4].hash)
+    assert verify_chain().intact
