@@ -125,9 +125,11 @@ def verify_chain(
     from cc_rules.services.audit_archive import archive_ranges
     from cc_rules.services.checkpoints import latest_checkpoint
 
-    ranges, archive_problems = archive_ranges(Path(archive_dir or settings.CC_ARCHIVE_DIR))
     checkpoint, checkpoint_problem = latest_checkpoint(checkpoint_dir)
     with _snapshot() as consistent:
+        # After the snapshot: an archive that commits later still shows its rows to us, and
+        # one that committed before has written its manifest before committing.
+        ranges, archive_problems = archive_ranges(Path(archive_dir or settings.CC_ARCHIVE_DIR))
         walk = _Walk(
             chunk_size=chunk_size,
             progress=progress,
@@ -156,6 +158,7 @@ def _snapshot() -> Iterator[bool]:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor.execute("SELECT 1")  # the snapshot is taken here
         yield True
 
 

@@ -351,3 +351,17 @@ def test_the_beat_task_writes_a_signed_checkpoint(ledger, settings):
     assert checkpoint.path.parent == settings.CC_CHECKPOINT_DIR
     assert checkpoint.heads[alice().pk] == (5, ledger[4].hash)
     assert verify_chain().intact
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_outside_a_transaction_walks_one_snapshot():
+    # As the command and the API run it: its own (REPEATABLE READ, on PostgreSQL) transaction.
+    an_agent("alice")
+    with transaction.atomic():
+        rows = [append("alice", i, s) for i, s in enumerate(["not_ready", "ready", "ready"])]
+    assert not connection.in_atomic_block
+    assert verify_chain().intact
+    with transaction.atomic(), TriggersOff():
+        raw(f"DELETE FROM {ROWS} WHERE id = %s", [rows[2].pk])
+    result = verify_chain()
+    assert (result.first_broken, result.missing) == (rows[1].pk, (3, 3))
