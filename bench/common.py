@@ -65,12 +65,16 @@ def ensure_database(url: str, *, fresh: bool = False) -> bool:
     return False
 
 
+BENCH_HISTORY_KEY = "bench-only-history-key-not-for-production-use"
+
+
 def production_env(url: str, broker_url: str | None = None) -> dict[str, str]:
     """Settings as in production (DEBUG off: no query log, no browsable API), on ``url``."""
     env = {
         "DATABASE_URL": url,
         "DEBUG": "off",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-not-for-production"),
+        "CC_HISTORY_KEY": os.environ.get("CC_HISTORY_KEY", BENCH_HISTORY_KEY),
         "SECURE_SSL_REDIRECT": "off",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "LOG_LEVEL": "WARNING",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Max, Min, Q
 
 from cc_rules.models import Agent, StatusChange
@@ -155,7 +155,10 @@ def _delete_archived(heads: dict[int, tuple[int, str]], rows) -> int:
                 "it (docs/audit.md, 'The archiving role')"
             )
         for agent, (seq, head) in sorted(heads.items()):
-            cursor.execute(f"SELECT {ARCHIVE_FUNCTION}(%s, %s, %s)", [agent, seq, head])
+            try:
+                cursor.execute(f"SELECT {ARCHIVE_FUNCTION}(%s, %s, %s)", [agent, seq, head])
+            except DatabaseError as exc:  # e.g. this role may not execute it (docs/audit.md)
+                raise ArchiveError(f"the archiving function refused: {exc}") from exc
             deleted += cursor.fetchone()[0]
     return deleted
 
