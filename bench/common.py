@@ -65,12 +65,16 @@ def ensure_database(url: str, *, fresh: bool = False) -> bool:
     return False
 
 
+BENCH_HISTORY_KEY = "bench-only-history-key-not-for-production-use"
+
+
 def production_env(url: str, broker_url: str | None = None) -> dict[str, str]:
     """Settings as in production (DEBUG off: no query log, no browsable API), on ``url``."""
     env = {
         "DATABASE_URL": url,
         "DEBUG": "off",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-not-for-production"),
+        "CC_HISTORY_KEY": os.environ.get("CC_HISTORY_KEY", BENCH_HISTORY_KEY),
         "SECURE_SSL_REDIRECT": "off",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "LOG_LEVEL": "WARNING",
@@ -211,7 +215,13 @@ def fill_history(agent_ids: list[int], per_agent: int, *, days: float = 30) -> f
             """,
             {"ids": agent_ids, "n": per_agent, "span": days * 86400.0},
         )
-        Agent.objects.filter(pk__in=agent_ids).update(history_seq=per_agent)
+        # the heads onto each agent's last row (the head trigger wants that row to exist)
+        cursor.execute(
+            f"UPDATE {Agent._meta.db_table} SET history_seq = %(n)s, "
+            f"history_head = md5(id::text || '/' || %(n)s::text) || repeat('0', 32) "
+            f"WHERE id = ANY(%(ids)s::bigint[])",
+            {"ids": agent_ids, "n": per_agent},
+        )
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {table}")
     return time.perf_counter() - started

@@ -15,7 +15,7 @@ class CcRulesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (rules-version bumps)
+        from . import checks, signals  # noqa: F401  (system checks; rules-version bumps)
         from .services import deactivation
 
         deactivation.connect()  # deactivating an agent or user logs them off (the service)

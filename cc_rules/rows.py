@@ -187,6 +187,10 @@ def append_history(row: Model, agent: Model) -> None:
     ORM twin: ``row.save(); Agent.objects.filter(pk=agent.pk).update(history_seq=row.seq,
     history_head=row.hash)``. On PostgreSQL one statement (a data-modifying WITH), elsewhere
     the same two statements as fixed SQL.
+
+    The UPDATE joins the inserted row (``FROM appended``), so the row is in the table before
+    the agent's row is updated: the head's trigger (``models.guards.HEAD_FORWARD_ONLY``) sees
+    it and lets the head move onto it.
     """
     if connection.vendor != "postgresql":
         insert(row)
@@ -194,10 +198,11 @@ def append_history(row: Model, agent: Model) -> None:
         return
     sql, values = insert_statement(row)
     found = fetch_one(
-        f"WITH appended AS ({sql} RETURNING id) UPDATE {table(type(agent))} "
-        f"SET history_seq = %s, history_head = %s WHERE id = %s "
-        f"RETURNING (SELECT id FROM appended)",
-        [*values, row.seq, row.hash, agent.pk],
+        f"WITH appended AS ({sql} RETURNING id, agent_id, seq, hash) "
+        f"UPDATE {table(type(agent))} a SET history_seq = appended.seq, "
+        f"history_head = appended.hash FROM appended "
+        f"WHERE a.id = %s AND appended.agent_id = a.id RETURNING appended.id",
+        [*values, agent.pk],
     )
     saved(row, found[0])
 

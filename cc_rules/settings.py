@@ -257,6 +257,16 @@ CC_IM_TTL_SECONDS = env.int("CC_IM_TTL_SECONDS", default=86400)
 CC_IDEMPOTENCY_TTL_HOURS = env.int("CC_IDEMPOTENCY_TTL_HOURS", default=24)
 # Status history rows older than this many days may be archived (R16; `archive_history`).
 CC_HISTORY_RETENTION_DAYS = env.int("CC_HISTORY_RETENTION_DAYS", default=730)
+# Where archive_history writes its files and verify reads their manifests (docs/audit.md).
+CC_ARCHIVE_DIR = Path(env.str("CC_ARCHIVE_DIR", default=str(VAR_DIR / "archive")))
+# The key of the ledger's HMAC-SHA256 chain and of the signed checkpoints (docs/audit.md). It is
+# never stored in the database. With DEBUG on (development, tests) a fixed, public dev key stands
+# in; with DEBUG off and no key the system check cc_rules.E001 refuses to run.
+DEV_HISTORY_KEY = "cc-rules development history key: NOT SECRET, set CC_HISTORY_KEY"
+CC_HISTORY_KEY = env.str("CC_HISTORY_KEY", default="") or (DEV_HISTORY_KEY if DEBUG else "")
+# Signed checkpoints of every agent's chain head, written outside the database (docs/audit.md).
+CC_CHECKPOINT_DIR = Path(env.str("CC_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints")))
+CC_CHECKPOINT_INTERVAL = env.float("CC_CHECKPOINT_INTERVAL", default=3600.0)
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
 
 # --- Security (production: DEBUG off) -------------------------------------------------------
