@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cc_rules.models import AgentChannelState, Contact, Interaction
@@ -23,6 +22,7 @@ from tests.factories import (
     a_user,
     an_agent,
     reason_codes,
+    token_for,
 )
 
 PASSWORD = "demo"  # every member of the cast logs in with it (POST /auth/token/)
@@ -38,8 +38,8 @@ def client_for(username: str | None) -> APIClient:
     client = APIClient()
     if username is None:
         return client
-    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    user = get_user_model().objects.get(username=username)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
 
 
