@@ -59,6 +59,14 @@ def test_the_admin_login_locks_an_address_out_after_the_limit_but_not_the_real_u
     assert AccessFailureLog.objects.filter(username="root", ip_address=ATTACKER).count() >= LIMIT
     assert AccessFailureLog.objects.filter(locked_out=True).exists()
 
+    # Audited: the attempts are on the admin's django-axes pages.
+    audit = Client()
+    audit.force_login(a_user("auditor", is_staff=True, is_superuser=True))
+    for page in ("accessattempt", "accessfailurelog"):
+        response = audit.get(f"/admin/axes/{page}/")
+        assert response.status_code == 200
+        assert ATTACKER in response.content.decode()
+
 
 def test_the_admin_lockout_ends_with_the_cool_off():
     a_user("root", is_staff=True, is_superuser=True)

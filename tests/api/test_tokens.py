@@ -65,6 +65,10 @@ def test_login_issues_an_expiring_device_token_stored_only_as_a_digest(settings)
         client.credentials(HTTP_AUTHORIZATION=f"{scheme} {body['token']}")
         assert client.get("/api/v1/me/").status_code == 200, scheme
     _refused(bearer(row.digest).get("/api/v1/me/"))  # the digest is not a credential
+    for header in ("Bearer", "Bearer a b", "Token \xff"):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=header)
+        _refused(client.get("/api/v1/me/"))
 
 
 def test_each_login_is_its_own_token_listed_without_its_secret():
