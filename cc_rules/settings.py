@@ -169,6 +169,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("CC_LOGIN_COOLOFF_MINUTES", defa
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every command; lockouts are still logged
 if env.int("NUM_PROXIES", default=0):
     # Behind N trusted proxies: the client address is the one the outermost proxy saw.
     AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES")
