@@ -122,9 +122,9 @@ def create_agents(n: int, prefix: str, roles=DEMO_AGENT_ROLES) -> list[dict]:
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
-    from cc_rules.models import Agent, AgentChannelState, Role
+    from cc_rules.models import Agent, AgentChannelState, ApiToken, Role
+    from cc_rules.models.tokens import PREFIX_LENGTH, default_expiry, digest_of, new_secret
     from cc_rules.selectors import effective_rules
 
     User = get_user_model()
@@ -149,12 +149,23 @@ def create_agents(n: int, prefix: str, roles=DEMO_AGENT_ROLES) -> list[dict]:
             batch_size=5000,
         )
         agents = list(Agent.objects.filter(user__username__in=names).select_related("user", "role"))
-        Token.objects.bulk_create(
-            [Token(user=a.user, key=Token.generate_key()) for a in agents],
+        # Secrets are shown once: a fresh token per agent and run (the last run's are dropped).
+        ApiToken.objects.filter(user__in=users.values(), device="bench").delete()
+        tokens = {a.user_id: new_secret() for a in agents}
+        expires = default_expiry()
+        ApiToken.objects.bulk_create(
+            [
+                ApiToken(
+                    user_id=user_id,
+                    digest=digest_of(secret),
+                    prefix=secret[:PREFIX_LENGTH],
+                    device="bench",
+                    expires=expires,
+                )
+                for user_id, secret in tokens.items()
+            ],
             batch_size=5000,
-            ignore_conflicts=True,
         )
-        tokens = dict(Token.objects.filter(user__in=users.values()).values_list("user_id", "key"))
         now = timezone.now()
         AgentChannelState.objects.bulk_create(
             [

@@ -16,9 +16,10 @@ class CcRulesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, signals  # noqa: F401  (system checks; rules-version bumps)
-        from .services import deactivation
+        from .services import deactivation, tokens
 
         deactivation.connect()  # deactivating an agent or user logs them off (the service)
+        tokens.connect()  # a password change or a deactivation revokes the user's API tokens
 
         # Connected after django.contrib.auth's own handler, so the permissions exist.
         post_migrate.connect(_ensure_groups, sender=self)

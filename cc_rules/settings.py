@@ -9,6 +9,7 @@ psycopg 3), ``REDIS_URL``, ``SECRET_KEY``, ``ALLOWED_HOSTS`` and ``DEBUG=off``.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -54,7 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "simple_history",
@@ -72,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns an admin login refused by django-axes into its lockout page (429).
+    "axes.middleware.AxesMiddleware",
     "cc_rules.api.middleware.RequestIdMiddleware",
     # Innermost: owns the transaction around the view for requests with Idempotency-Key.
     "cc_rules.api.idempotency.IdempotencyMiddleware",
@@ -147,6 +150,30 @@ USE_TZ = True  # stored in UTC, always aware
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 LOGIN_URL = "admin:login"
+
+# API tokens (cc_rules/models/tokens.py): one per login and device, hashed at rest; they expire
+# this many hours after login and are revoked on logout, password change and deactivation.
+CC_TOKEN_TTL_HOURS = env.int("CC_TOKEN_TTL_HOURS", default=12)
+
+# Login lockout (django-axes; README "Security"): the admin login and POST /api/v1/auth/token/
+# refuse an address+username pair after CC_LOGIN_FAILURE_LIMIT wrong passwords, even with the
+# right one, for CC_LOGIN_COOLOFF_MINUTES (each failure during the lockout starts it again).
+# Per address *and* username: an attacker elsewhere cannot lock the real user out. Every failure
+# is kept (admin: "Axes" → access attempts / access failures).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("CC_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("CC_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every command; lockouts are still logged
+if env.int("NUM_PROXIES", default=0):
+    # Behind N trusted proxies: the client address is the one the outermost proxy saw.
+    AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES")
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

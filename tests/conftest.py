@@ -13,12 +13,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cc_rules import selectors
 from cc_rules.models import Channel, RulesVersion
 from cc_rules.reference_data import ensure_reference_data
+from tests.factories import token_for
 
 PG_ONLY = (
     "needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks for parallel "
@@ -160,8 +160,7 @@ def api():
         client = APIClient()
         if username is not None:
             user = get_user_model().objects.get(username=username)
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
         return client
 
     return make

@@ -34,7 +34,6 @@ import requests
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
-from rest_framework.authtoken.models import Token
 
 from cc_rules.models import (
     AgentChannelState,
@@ -42,6 +41,7 @@ from cc_rules.models import (
     Interaction,
     StatusChange,
 )
+from tests.factories import token_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("demo_world")]
 
@@ -211,7 +211,7 @@ def running(*processes: Process) -> Iterator[None]:
 
 def _token(username: str) -> str:
     user = get_user_model().objects.get(username=username)
-    return Token.objects.get_or_create(user=user)[0].key
+    return token_for(user)
 
 
 def _state(username: str, channel: str) -> AgentChannelState:
