@@ -17,7 +17,7 @@ def forget_plaintext_tokens(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cc_rules', '0005_dialable_number_types'),
+        ('cc_rules', '0006_history_keyed_chain'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
