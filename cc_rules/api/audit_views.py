@@ -75,7 +75,9 @@ class AuditError(serializers.Serializer):
 # Errors are JSON whatever was negotiated (see CsvAwareMixin).
 ERRORS = {
     (400, "application/json"): OpenApiResponse(
-        AuditError, description="`invalid`: a query parameter is not valid."
+        AuditError,
+        description="`invalid`: a query parameter is not valid; `invalid_cursor`: a `cursor` "
+        "this list did not hand out.",
     ),
     (401, "application/json"): OpenApiResponse(AuditError, description="`not_authenticated`."),
     (403, "application/json"): OpenApiResponse(

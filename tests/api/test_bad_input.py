@@ -626,7 +626,15 @@ CATALOGUE = [
         "GET",
         "/api/v1/interactions/?cursor=bz1hYmM%3D",
         400,
-        "invalid",
+        "invalid_cursor",
+        field="cursor",
+    ),
+    Bad(
+        "crafted cursor position",  # issue 15: p=abc reached SQL (500)
+        "GET",
+        "/api/v1/interactions/?cursor=cD1hYmM%3D",
+        400,
+        "invalid_cursor",
         field="cursor",
     ),
     Bad(
