@@ -183,8 +183,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("decision-offer", "POST"): Case(
         "/api/v1/decisions/offer/",
-        # An agent may ask only about themself; router, supervisors and admins about anyone.
-        {**agents_only(other=403), "router": 200, "admin": 200},
+        # Only the router, supervisors and admins ask (issue 15); agents, even about
+        # themselves, get 403 before any lookup, so it tells nobody which usernames exist.
+        {**agents_only(self_=403, other=403), "router": 200, "admin": 200},
         body={"agent": "alice", "channel": "chat"},
     ),
     ("im-send", "POST"): Case(

@@ -339,6 +339,7 @@ CATALOGUE = [
         "invalid",
         {"agent": "a" * MB, "channel": "chat"},
         field="agent",
+        caller="router",
     ),
     Bad(
         "1 MB channel in the URL",
@@ -418,6 +419,7 @@ CATALOGUE = [
         "invalid",
         {"agent": "alice", "channel": "fax"},
         field="channel",
+        caller="router",
     ),
     _put_status({"status": "busy"}, field="status"),
     _put_status({"status": "after_call_work"}, field="status"),  # entered by the system only
@@ -509,6 +511,7 @@ CATALOGUE = [
         "invalid",
         {"agent": SQL, "channel": "chat"},
         field="agent",
+        caller="router",
     ),
     Bad(
         "SQL as reason",

@@ -247,13 +247,21 @@ def test_channel_not_visible_on_decisions_and_404_on_agent_endpoints(api, router
     assert "email" not in {c["channel"] for c in bob.get(f"{API}/me/").json()["channels"]}
 
 
-def test_an_agent_asks_the_decision_endpoint_only_about_themself(api):
+def test_only_the_router_and_supervisors_ask_the_decision_endpoint(api, router):
+    """Issue 15: an agent is refused before any lookup, so a known and an unknown name (and a
+    body that is not even valid) get the same 403; the router gets the answer."""
     alice = ready(api, "alice", "chat")
-    body = decision(alice, "alice", "chat")
+    body = decision(router, "alice", "chat")
     assert (body["allowed"], body["code"]) == (True, "allowed")
     assert body["rule"].startswith("R9:channel_cap[chat]@role#")
-    response = post(alice, "/decisions/offer/", {"agent": "bob", "channel": "voice"})
-    assert (response.status_code, response.json()["code"]) == (403, "forbidden")
+    for asked in (
+        {"agent": "alice", "channel": "chat"},
+        {"agent": "bob", "channel": "voice"},
+        {"agent": "no-such-user", "channel": "voice"},
+        {"agent": "bob", "channel": "fax"},
+    ):
+        response = post(alice, "/decisions/offer/", asked)
+        assert (response.status_code, response.json()["code"]) == (403, "forbidden"), asked
 
 
 def test_the_decision_endpoint_has_no_side_effects(api, router):
@@ -287,8 +295,8 @@ def test_outbound_work_is_allowed_in_dnd_and_not_ready(api, router):
     alice = ready(api, "alice", "email")  # voice: not_ready/login
     email = take(router, alice, "email", "alice")
     alice.put(f"{API}/me/dnd/", {"enabled": True}, format="json")
-    assert decision(alice, "alice", "voice")["code"] == "dnd_active"
-    assert decision(alice, "alice", "voice", direction="outbound")["allowed"] is True
+    assert decision(router, "alice", "voice")["code"] == "dnd_active"
+    assert decision(router, "alice", "voice", direction="outbound")["allowed"] is True
     call = post(
         alice,
         "/interactions/",
