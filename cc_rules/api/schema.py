@@ -5,7 +5,8 @@ settings answer for every operation, so the schema lists every status a client c
 - POST and PUT: the ``Idempotency-Key`` header, 409 ``request_in_progress`` and 422
   ``idempotency_key_reused`` (cc_rules/api/idempotency.py), 400 for a bad key, 415 for a body
   that is not JSON;
-- writes and the token endpoint: 429 ``throttled`` with ``Retry-After`` (throttling.py);
+- writes and the token endpoint: 429 ``throttled`` with ``Retry-After`` (throttling.py); every
+  429 (also IM's ``inbox_full``) documents ``Retry-After``;
 - every operation: 503 ``database_unavailable`` with ``Retry-After`` (middleware.py, errors.py);
 - a ``format`` query parameter: 404 for a format no renderer has (DRF's content negotiation);
   a ``cursor``: 400 ``invalid_cursor`` for one the list did not hand out (pagination.py).
@@ -97,6 +98,8 @@ def document_conventions(result: dict[str, Any], generator: Any, request: Any, p
             )
             if method in WRITE_METHODS or path in EXEMPT_PATHS:
                 _add(responses, 429, _error("throttled", RETRY_AFTER))
+            if "429" in responses:  # every 429 (also `inbox_full`) says when to retry
+                responses["429"].setdefault("headers", {}).update(RETRY_AFTER)
             query = {
                 p.get("name") for p in operation.get("parameters", []) if p.get("in") == "query"
             }

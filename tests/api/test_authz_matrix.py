@@ -192,6 +192,12 @@ MATRIX: dict[tuple[str, str], Case] = {
         "/api/v1/im/", agents_only(202, 202, 202), body={"to": "sam", "text": "hi"}
     ),
     ("im-inbox", "GET"): Case("/api/v1/im/inbox/", agents_only()),
+    ("im-inbox-ack", "POST"): Case(
+        # Each agent acknowledges in their own inbox only; there is no one else's to name.
+        "/api/v1/im/inbox/ack/",
+        agents_only(),
+        body={"up_to": "0-0"},
+    ),
     ("audit-status-changes", "GET"): Case("/api/v1/audit/status-changes/", AUDITORS),
     ("audit-time-in-status", "GET"): Case("/api/v1/audit/time-in-status/", AUDITORS),
     ("audit-verify", "GET"): Case("/api/v1/audit/verify/", AUDITORS),

@@ -1006,10 +1006,9 @@ def test_ending_the_parent_ends_its_children(api, router):
 
 
 # -- R5: IM ------------------------------------------------------------------------------------
-def test_im_is_relayed_and_the_inbox_returns_and_removes(api):
+def test_im_is_relayed_and_the_inbox_keeps_it_until_acknowledged(api):
     marker = f"im-{uuid.uuid4().hex}"
     alice, bob = api("alice"), api("bob")
-    bob.get(f"{API}/im/inbox/")  # start from an empty inbox
     sent = post(alice, "/im/", {"to": "bob", "text": f"lunch? {marker}"})
     assert sent.status_code == 202, sent.json()
     inbox = bob.get(f"{API}/im/inbox/")
@@ -1017,7 +1016,11 @@ def test_im_is_relayed_and_the_inbox_returns_and_removes(api):
     mine = [m for m in inbox.json()["results"] if marker in m["text"]]
     assert [(m["from"], m["text"]) for m in mine] == [("alice", f"lunch? {marker}")]
     again = bob.get(f"{API}/im/inbox/").json()["results"]
-    assert not [m for m in again if marker in m["text"]]
+    assert [m for m in again if marker in m["text"]] == mine  # reading removed nothing
+    acked = post(bob, "/im/inbox/ack/", {"up_to": mine[0]["id"]})
+    assert acked.status_code == 200, acked.json()
+    after = bob.get(f"{API}/im/inbox/").json()["results"]
+    assert not [m for m in after if marker in m["text"]]
 
 
 def test_im_ignores_status_and_dnd(api):
