@@ -280,6 +280,10 @@ if CC_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
 CC_PHONE_REGION = CC_DEFAULT_REGION
 # How long an unread IM waits in Redis (R5; never in the database).
 CC_IM_TTL_SECONDS = env.int("CC_IM_TTL_SECONDS", default=86400)
+# Bounds of one agent's IM inbox, unacknowledged messages and their bytes (issue 15): a message
+# that would pass either is refused (429 `inbox_full`). Redis holds at most agents x bytes.
+CC_IM_INBOX_MAX_MESSAGES = env.int("CC_IM_INBOX_MAX_MESSAGES", default=200)
+CC_IM_INBOX_MAX_BYTES = env.int("CC_IM_INBOX_MAX_BYTES", default=256 * 1024)
 # Idempotency keys are kept this long (API.md, "Conventions").
 CC_IDEMPOTENCY_TTL_HOURS = env.int("CC_IDEMPOTENCY_TTL_HOURS", default=24)
 # Status history rows older than this many days may be archived (R16; `archive_history`).

@@ -75,7 +75,9 @@ class AuditError(serializers.Serializer):
 # Errors are JSON whatever was negotiated (see CsvAwareMixin).
 ERRORS = {
     (400, "application/json"): OpenApiResponse(
-        AuditError, description="`invalid`: a query parameter is not valid."
+        AuditError,
+        description="`invalid`: a query parameter is not valid; `invalid_cursor`: a `cursor` "
+        "this list did not hand out.",
     ),
     (401, "application/json"): OpenApiResponse(AuditError, description="`not_authenticated`."),
     (403, "application/json"): OpenApiResponse(
@@ -92,7 +94,8 @@ class AuditView(GenericAPIView):
 
 def agent_named(username: str) -> Agent:
     """The agent with this username, else a 400 on the ``agent`` parameter."""
-    agent = Agent.objects.filter(user__username=username).first()
+    # No stored name holds NUL (PostgreSQL text cannot): absent, without asking the database.
+    agent = None if "\x00" in username else Agent.objects.filter(user__username=username).first()
     if agent is None:
         raise serializers.ValidationError({"agent": "No agent with this username."})
     return agent

@@ -10,18 +10,41 @@ from collections.abc import Callable
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# A client's id: no ``:`` (the system's own ids are ``namespace:…``), no spaces, 64 chars at most
+# (the ledger's column), starting with a letter or digit.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# The request ids the system writes itself on ledger rows, by namespace (the part before the
+# first ``:``, ``.``, ``_`` or ``-``): ``timer:<state>:<version>`` and ``sweep:<state>:<version>``
+# (services/wrap_up_firing.py, by services/timers.py), ``sweep:visibility``
+# (services/visibility.py), ``deactivate`` (services/deactivation.py). A client id in one of them
+# would pass for the system's (issue 15), so it is replaced; tests/api/test_request_ids.py
+# fails when a service writes a literal id outside this list.
+SYSTEM_REQUEST_ID_NAMESPACES = frozenset({"timer", "sweep", "deactivate", "system"})
+_NAMESPACE = re.compile(r"[:._-]")
+
+
+def client_request_id(given: str) -> str | None:
+    """``given`` if a client may name its request so, else ``None`` (the server makes one)."""
+    if not _REQUEST_ID.match(given):
+        return None
+    if _NAMESPACE.split(given, 1)[0].lower() in SYSTEM_REQUEST_ID_NAMESPACES:
+        return None
+    return given
 
 
 class RequestIdMiddleware:
-    """Give every request an id (the client's ``X-Request-ID`` if sane); history rows keep it."""
+    """Give every request an id; history rows keep it, the response's ``X-Request-ID`` says it.
+
+    The client's ``X-Request-ID`` is kept only if it matches a safe pattern and is outside the
+    system's own namespaces; otherwise the server's id (32 hex digits) replaces it.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        given = request.headers.get("X-Request-ID", "")
-        request.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex  # type: ignore[attr-defined]
+        given = client_request_id(request.headers.get("X-Request-ID", ""))
+        request.request_id = given or uuid.uuid4().hex  # type: ignore[attr-defined]
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
         return response

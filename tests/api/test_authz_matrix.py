@@ -196,14 +196,21 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("decision-offer", "POST"): Case(
         "/api/v1/decisions/offer/",
-        # An agent may ask only about themself; router, supervisors and admins about anyone.
-        {**agents_only(other=403), "router": 200, "admin": 200},
+        # Only the router, supervisors and admins ask (issue 15); agents, even about
+        # themselves, get 403 before any lookup, so it tells nobody which usernames exist.
+        {**agents_only(self_=403, other=403), "router": 200, "admin": 200},
         body={"agent": "alice", "channel": "chat"},
     ),
     ("im-send", "POST"): Case(
         "/api/v1/im/", agents_only(202, 202, 202), body={"to": "sam", "text": "hi"}
     ),
     ("im-inbox", "GET"): Case("/api/v1/im/inbox/", agents_only()),
+    ("im-inbox-ack", "POST"): Case(
+        # Each agent acknowledges in their own inbox only; there is no one else's to name.
+        "/api/v1/im/inbox/ack/",
+        agents_only(),
+        body={"up_to": "0-0"},
+    ),
     ("audit-status-changes", "GET"): Case("/api/v1/audit/status-changes/", AUDITORS),
     ("audit-time-in-status", "GET"): Case("/api/v1/audit/time-in-status/", AUDITORS),
     ("audit-verify", "GET"): Case("/api/v1/audit/verify/", AUDITORS),
