@@ -224,7 +224,7 @@ class CeleryProcesses:
     def start_beat(self) -> None:
         mark = self.mark()
         self.beat.start()
-        self.wait_for_log(mark, "Sending due task", "cc_rules.sweep", what="the beat's first sweep")
+        self.wait_for_log(mark, "sweeper started in beat:", what="the beat's sweeper")
 
     def ensure_running(self) -> None:
         if not self.worker.running:
