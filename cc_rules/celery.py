@@ -32,7 +32,7 @@ Configuration is deliberate (issue 5):
 import os
 
 from celery import Celery, bootsteps
-from celery.signals import beat_embedded_init, beat_init
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
 
@@ -67,8 +67,11 @@ def _beat_schedule(sender: Celery, **kwargs: object) -> None:
 
 
 class SweeperStep(bootsteps.StartStopStep):
-    """Every worker sweeps the timers in a thread of its main process (``cc_rules.sweeper``),
-    not through its pool: a worker busy with tasks, or cut off from Redis, still sweeps."""
+    """Every worker runs a sweeper thread in its main process (``cc_rules.sweeper``), not in its
+    pool: it sweeps when the beat has not for a while, even if the pool is busy or Redis is
+    down. Started after the pool, so the pool's first children are not forked beside it."""
+
+    requires = ("celery.worker.components:Pool",)
 
     def __init__(self, worker: object, **kwargs: object) -> None:
         super().__init__(worker, **kwargs)
@@ -90,8 +93,7 @@ app.steps["worker"].add(SweeperStep)
 _beat_sweepers: list = []
 
 
-@beat_init.connect
-@beat_embedded_init.connect
+@beat_init.connect  # also sent by a beat embedded in a worker (``worker --beat``)
 def _beat_sweeps(sender: object = None, **kwargs: object) -> None:
     """The beat sweeps too, and writes the heartbeat ``/readyz`` checks. Its thread is a daemon:
     it ends with the beat process."""

@@ -8,9 +8,10 @@ broker: the timers keep firing while any one of those processes is up.
 
 Who sweeps: a sweep first takes a short lease in Redis (``SET … NX PX``, 0.9 x
 ``CC_SWEEP_INTERVAL``), and each thread tries four times per interval, so the sweep runs every
-1 to 1.15 intervals in total, however many processes take part. The beat tries every time; a
-worker only when the beat has not started a sweep for ``TAKEOVER`` intervals (beat down or
-stuck), or workers already took over. So normally the beat alone sweeps, as before (the sweep
+1 to 1.15 intervals in total, however many processes take part. The beat tries every time
+(and first writes its heartbeat); a worker only when the beat's heartbeat is older than
+``TAKEOVER`` intervals (the beat is down, or busy with a long sweep), and it stops as soon as the
+beat is back. So normally the beat alone sweeps, as before (the sweep
 then costs the workers nothing: a sweep thread in a worker's main process would compete with
 its consumer for the GIL and delay the wake-ups it dispatches; bench/timers.py's burst showed
 it), and with the beat gone the workers take over within ``TAKEOVER`` intervals.
@@ -21,8 +22,8 @@ fire nothing twice (they share a backlog instead). When Redis cannot be reached,
 sweeps on its own every interval: the database is the truth, Redis only saves work.
 
 Stamps for ``/readyz`` (``cc_rules/health.py``), in the same Redis, named per database:
-- ``started_key()`` / ``last_sweep_key()``: when the last sweep started / finished, and who
-  ran it (``beat:host:pid`` or ``worker:host:pid``);
+- ``last_sweep_key()``: when the last sweep finished, and who ran it (``beat:host:pid`` or
+  ``worker:host:pid``);
 - ``beat_key()``: the beat's heartbeat, written by its thread every tick.
 """
 
@@ -39,13 +40,13 @@ from collections.abc import Callable
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 log = logging.getLogger(__name__)
 
 LEASE_FRACTION = 0.9  # the lease, as a share of the interval
 TICKS_PER_INTERVAL = 4
-TAKEOVER = 2.5  # intervals without a sweep started by the beat before workers sweep
+TAKEOVER = 2.5  # intervals without a heartbeat from the beat before workers sweep
 STAMP_TTL = 3600  # seconds a stamp outlives its writer (readyz judges its age, not its presence)
 ERROR_LOG_EVERY = 60.0  # seconds between repeated "cannot sweep" / "Redis down" log lines
 
@@ -57,10 +58,6 @@ def _database_tag() -> str:
 
 def lease_key() -> str:
     return f"cc:sweeper:{_database_tag()}:lease"
-
-
-def started_key() -> str:
-    return f"cc:sweeper:{_database_tag()}:started"
 
 
 def last_sweep_key() -> str:
@@ -134,7 +131,7 @@ class Sweeper:
                 next_tick = max(next_tick + tick, time.monotonic())
                 self._stop.wait(next_tick - time.monotonic())
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's connections only (they are per thread)
 
     # -- one tick -------------------------------------------------------------------------------
     def tick(self) -> bool:
@@ -150,25 +147,20 @@ class Sweeper:
     def _claim(self) -> bool | None:
         """Write the beat's heartbeat and try the lease: True if ours, None if Redis is down.
 
-        A worker tries only when the beat is not sweeping: the last sweep started more than
-        ``TAKEOVER`` intervals ago, or was started by a worker (workers have taken over).
+        A worker tries only while the beat's heartbeat is older than ``TAKEOVER`` intervals
+        (the beat is down, or busy with a long sweep that help will shorten).
         """
         lease_ms = max(1, int(self.interval * LEASE_FRACTION * 1000))
         try:
             if self.role == "beat":
                 self._client.set(beat_key(), self._stamp_value(), ex=STAMP_TTL)
             else:
-                started = read_stamp(self._client, started_key())
-                if (
-                    started is not None
-                    and str(started.get("by", "")).startswith("beat:")
-                    and time.time() - float(started["at"]) < self.interval * TAKEOVER
+                beat = read_stamp(self._client, beat_key())
+                if beat is not None and time.time() - float(beat["at"]) < (
+                    self.interval * TAKEOVER
                 ):
                     return False
-            if not self._client.set(lease_key(), self.name, nx=True, px=lease_ms):
-                return False
-            self._client.set(started_key(), self._stamp_value(), ex=STAMP_TTL)
-            return True
+            return bool(self._client.set(lease_key(), self.name, nx=True, px=lease_ms))
         except redis.RedisError as exc:
             self._log_now_and_then(
                 "redis", "sweeper %s: Redis unavailable (%s); sweeping unshared", self.name, exc

@@ -36,7 +36,7 @@ def _fresh(settings):
     settings.CC_READYZ_PING_TIMEOUT = 0.2
     settings.CC_READYZ_CACHE_SECONDS = 0
     client = sweeper.redis_client()
-    keys = (sweeper.lease_key(), sweeper.started_key(), sweeper.last_sweep_key())
+    keys = (sweeper.lease_key(), sweeper.last_sweep_key())
     client.delete(*keys, sweeper.beat_key())
     health._ping_cache = None
     health._migrations_ok = False
@@ -168,16 +168,16 @@ def test_one_sweep_per_interval_however_many_processes_take_part():
     assert time.time() - stamp["at"] < 1
 
     time.sleep(0.5)  # the lease (0.9 x interval) has expired
-    assert worker.tick() is False  # the beat started a sweep 0.5 s ago: not a worker's turn
+    assert worker.tick() is False  # the beat's heartbeat is 0.5 s old: not a worker's turn
     assert other_beat.tick() is True
     assert calls == ["beat", "beat2"]
 
 
-def test_workers_sweep_when_the_beat_has_not_for_a_while():
+def test_workers_sweep_while_the_beat_is_silent_and_step_back_when_it_returns():
     calls: list[str] = []
     worker = sweeper.Sweeper("worker", interval=0.5, sweep=_counting("worker", calls))
     other = sweeper.Sweeper("worker", interval=0.5, sweep=_counting("other", calls))
-    _stamp(sweeper.started_key(), 0.5 * sweeper.TAKEOVER + 0.1, "beat:gone:1")
+    _stamp(sweeper.beat_key(), 0.5 * sweeper.TAKEOVER + 0.1, "beat:gone:1")
 
     assert worker.tick() is True
     assert other.tick() is False  # one lease among the workers too
@@ -186,10 +186,10 @@ def test_workers_sweep_when_the_beat_has_not_for_a_while():
     assert calls == ["worker", "other"]
 
     beat = sweeper.Sweeper("beat", interval=0.5, sweep=_counting("beat", calls))
+    assert beat.tick() is False  # the lease is the worker's; but the heartbeat is written
     time.sleep(0.5)
-    assert beat.tick() is True  # the beat back: it sweeps, and the workers step back
-    time.sleep(0.5)
-    assert worker.tick() is False
+    assert worker.tick() is False  # the beat is back: the workers step back at once
+    assert beat.tick() is True
     assert calls == ["worker", "other", "beat"]
 
 
@@ -222,17 +222,22 @@ def test_a_failing_sweep_is_logged_and_the_next_tick_tries_again(caplog):
     assert calls == ["beat"]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_thread_sweeps_for_real_and_stops():
+    from cc_rules.models import AgentChannelState
+
     a_role("voice_only", **VOICE_ONLY)
     (state_id,) = bulk_agents_in_acw(
         1, role="voice_only", deadline=db_now() - timedelta(seconds=1), prefix="thread-"
     )
-    thread = sweeper.Sweeper("beat", interval=0.2)
-    thread._sweep = None  # the real timers.sweep
-    assert thread.tick() is True
-    from cc_rules.models import AgentChannelState
-
-    assert AgentChannelState.objects.get(pk=state_id).status != "after_call_work"
-    started = sweeper.Sweeper("worker", interval=0.2).start()
-    started.stop(timeout=5)
-    assert not started._thread.is_alive()
+    thread = sweeper.Sweeper("beat", interval=0.2).start()  # the real timers.sweep
+    try:
+        deadline = time.monotonic() + 10
+        while AgentChannelState.objects.get(pk=state_id).status == "after_call_work":
+            assert time.monotonic() < deadline, "the sweeper thread fired nothing"
+            time.sleep(0.1)
+    finally:
+        thread.stop(timeout=5)
+    assert not thread._thread.is_alive()
+    stamp = sweeper.read_stamp(sweeper.redis_client(), sweeper.last_sweep_key())
+    assert stamp["by"].startswith("beat:")

@@ -5,6 +5,7 @@ cc_rules beat`` (1 s sweep, wake-ups on) as subprocesses on a Redis database cla
 session and on this session's test database. They read committed rows, so every test here is
 transactional. Nothing is mocked: the services send their ETA wake-ups after commit exactly as
 in production. Timing promise (DECISIONS.md): a timer is never early and at most 3 s late.
+With the worker killed the beat's sweep fires the timers; with the beat killed the workers'.
 
 The processes are stopped when this module is done, so their beat never sweeps another
 module's rows; their log is printed (as captured output) for any test that fails.
