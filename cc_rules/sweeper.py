@@ -78,7 +78,7 @@ def redis_client() -> redis.Redis:
 
 
 def read_stamp(client: redis.Redis, key: str) -> dict | None:
-    """A stamp written by :meth:`Sweeper._stamp` (``{"at": epoch, "by": …}``), or None."""
+    """A stamp written by :meth:`Sweeper._stamp_value` (``{"at": epoch, "by": …}``), or None."""
     raw = client.get(key)
     return json.loads(raw) if raw else None
 
@@ -125,7 +125,10 @@ class Sweeper:
         next_tick = time.monotonic()
         try:
             while not self._stop.is_set():
-                self.tick()
+                try:
+                    self.tick()
+                except Exception:  # never let the thread die: the next tick tries again
+                    self._log_now_and_then("tick", "sweeper %s: tick failed", self.name, exc=True)
                 # A fixed schedule, not "tick after the sweep": a long sweep is not followed
                 # by a full extra wait.
                 next_tick = max(next_tick + tick, time.monotonic())
