@@ -234,7 +234,7 @@ def test_with_the_beat_killed_the_workers_take_over_the_sweep(live, settings):
     live.beat.kill()
     ids, deadline = schedule_due_timers(10, in_seconds=2, prefix="no-beat-")
 
-    # Workers sweep once the beat has started none for TAKEOVER intervals (2.5 s here).
+    # Workers sweep once the beat's heartbeat is TAKEOVER intervals old (2.5 s here).
     takeover = timedelta(seconds=sweeper.TAKEOVER * 1.0)
     rows = wait_until(lambda: all_fired(ids), 2 + 2.5 + 3 + 2, "every timer", live, live.test_mark)
 
