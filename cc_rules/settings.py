@@ -132,7 +132,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "redis://127.0.0.1:6379/0")
 CELERY_TIMEZONE = "UTC"
-# The wrap-up sweeper's period (seconds). Exactly one beat may run (README, "Timers").
+# The timer sweep's period (seconds), shared by every worker and the beat (cc_rules/sweeper.py).
 CC_SWEEP_INTERVAL = env.float("CC_SWEEP_INTERVAL", default=1.0)
 # Throttle counters (cc_rules/api/throttling.py); a Redis that is down lets requests through.
 CC_THROTTLE_REDIS_URL = env.str("CC_THROTTLE_REDIS_URL", default=REDIS_URL or CELERY_BROKER_URL)
@@ -300,7 +300,20 @@ CC_CHECKPOINT_DIR = Path(env.str("CC_CHECKPOINT_DIR", default=str(VAR_DIR / "che
 CC_CHECKPOINT_INTERVAL = env.float("CC_CHECKPOINT_INTERVAL", default=3600.0)
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
 
+# --- Health (/healthz, /readyz: cc_rules/health.py) -----------------------------------------
+# /readyz fails when the last timer sweep (or the beat's heartbeat) is older than this ...
+CC_READYZ_SWEEP_MAX_AGE = env.float(
+    "CC_READYZ_SWEEP_MAX_AGE", default=max(10.0, 10 * CC_SWEEP_INTERVAL)
+)
+# ... or when a wrap-up timer or offer is overdue by more than this many seconds.
+CC_READYZ_OVERDUE_SECONDS = env.float("CC_READYZ_OVERDUE_SECONDS", default=30.0)
+# The Celery ping: how long to wait for a worker, and how long each web process reuses the answer.
+CC_READYZ_PING_TIMEOUT = env.float("CC_READYZ_PING_TIMEOUT", default=1.0)
+CC_READYZ_CACHE_SECONDS = env.float("CC_READYZ_CACHE_SECONDS", default=3.0)
+
 # --- Security (production: DEBUG off) -------------------------------------------------------
+# Load balancers and orchestrators probe the health endpoints over plain HTTP: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -26,8 +26,9 @@ def expire_offer(interaction_id: int, version: int) -> bool:
 
 @shared_task(name="cc_rules.sweep", ignore_result=True, expires=30)
 def sweep() -> dict[str, int]:
-    """Fire every due deadline. Scheduled by **exactly one** Celery beat every
-    ``CC_SWEEP_INTERVAL`` seconds (``cc_rules/celery.py``); concurrent sweeps are safe.
+    """Fire every due deadline, on demand. The periodic sweep is no task: the beat and the
+    workers run it in-process (``cc_rules/sweeper.py``); concurrent sweeps are safe. Kept so
+    that messages sent by an older beat during an upgrade still run.
     """
     return timers.sweep()
 

@@ -1,10 +1,15 @@
-"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema and Swagger UI."""
+"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema and Swagger UI, and the
+health endpoints /healthz and /readyz (cc_rules/health.py)."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from cc_rules import health
+
 urlpatterns = [
+    re_path(r"^healthz/?$", health.healthz, name="healthz"),
+    re_path(r"^readyz/?$", health.readyz, name="readyz"),
     path("admin/dashboard/", include("cc_admin.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/audit/", include("cc_rules.api.audit_urls")),
