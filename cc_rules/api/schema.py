@@ -509,3 +509,22 @@ __all__ = [
     "name_inline_schemas",
     "operation_id_for",
 ]
+
+
+# -- start-up ------------------------------------------------------------------------------------
+def resolve_schema_extensions() -> None:
+    """Resolve every drf-spectacular extension's target class once, before threads serve.
+
+    drf-spectacular resolves an extension's ``target_class`` (a dotted path) lazily, on the first
+    schema request, and not thread-safely: two first requests at once in a threaded gunicorn
+    worker can see one thread set the path to ``None`` while the other still reads it (an
+    ``AttributeError`` and a 500; seen in tests/api/test_faults.py under load). Called from
+    ``cc_rules.wsgi`` so each web process resolves them single-threaded at start.
+    """
+    import drf_spectacular.openapi  # noqa: F401  (registers the contrib extensions)
+    from drf_spectacular.plumbing import OpenApiGeneratorExtension
+
+    for base in OpenApiGeneratorExtension.__subclasses__():
+        for extension in list(base._registry):
+            if isinstance(extension.target_class, str):
+                extension._load_class()
