@@ -1,8 +1,11 @@
-"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema and Swagger UI."""
+"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema and Swagger UI, and
+/metrics (Prometheus)."""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from cc_rules.api.metrics_view import metrics_view
 
 urlpatterns = [
     path("admin/dashboard/", include("cc_admin.dashboard_urls")),
@@ -11,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("cc_rules.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 # Under /api/ even Django's own 400/403/404/500 answer with API.md's error body.
