@@ -18,6 +18,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from cc_rules.logs import JsonFormatter, TextFormatter, scrub
+from cc_rules.services import im as im_service
 from tests.factories import a_role, an_agent, client_for
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +67,7 @@ def test_a_full_scenario_logs_no_password_token_or_im_text(captured, settings):
     alice = an_agent("alice", role=role)
     alice.user.set_password(password)
     alice.user.save()
-    an_agent("bob", role=role)
+    im_service.inbox(an_agent("bob", role=role))  # start from an empty inbox (Redis outlives tests)
 
     anonymous = APIClient()
     got = anonymous.post(
