@@ -40,6 +40,7 @@ class _Metric:
     def __init__(self, kind: str, name: str, doc: str, labels: tuple[str, ...] = (), **kw: Any):
         self.kind, self.name, self.doc, self.label_names, self.kw = kind, name, doc, labels, kw
         self._metric: Any = None
+        self._children: dict[tuple[str, ...], Any] = {}  # labels() without its lock and checks
 
     def get(self) -> Any:
         metric = self._metric
@@ -60,7 +61,10 @@ class _Metric:
         return cls(self.name, self.doc, self.label_names, **self.kw)
 
     def labels(self, *values: str) -> Any:
-        return self.get().labels(*values)
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.get().labels(*values)
+        return child
 
 
 REQUEST_LATENCY = _Metric(
