@@ -70,7 +70,7 @@ class DatabaseUnavailableMiddleware:
 class RequestMetricsMiddleware:
     """Outermost: the request's latency by route name (``cc_http_request_duration_seconds``)
     and, with ``CC_ACCESS_LOG``, one access line (logger ``cc_rules.access``) with the request
-    id. The route is the resolved URL pattern's name (``api:interaction-accept``), never the raw
+    id. The route is the resolved URL pattern's name (``interaction-accept``), never the raw
     path with its ids; a path nothing matched is ``unmatched``."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
