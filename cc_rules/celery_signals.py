@@ -35,6 +35,7 @@ def _use_django_logging(**kwargs: Any) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    logging.captureWarnings(True)  # as Django does for web: warnings become log lines too
 
 
 @signals.before_task_publish.connect

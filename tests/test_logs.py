@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.config
 import uuid
 
 import pytest
@@ -160,3 +161,30 @@ def test_scrub_removes_credentials_and_url_passwords():
         "Authorization: Token [redacted], bearer [redacted], postgres://u:[redacted]@db:5432/x"
     )
     assert scrub("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_serve_empties_the_metrics_directory_and_logs_gunicorn_in_the_same_format(
+    tmp_path, monkeypatch, capsys, settings
+):
+    settings.CC_LOG_FORMAT = "json"
+    from cc_rules.logs import gunicorn_config
+    from cc_rules.management.commands import serve
+
+    stale = tmp_path / "metrics" / "counter_4242.db"
+    stale.parent.mkdir()
+    stale.write_bytes(b"from an earlier run")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(stale.parent))
+    assert serve._fresh_metrics_dir() == stale.parent
+    assert list(stale.parent.iterdir()) == []
+
+    written = serve._gunicorn_logging(tmp_path)
+    assert json.loads(written.read_text()) == gunicorn_config("json")
+    gunicorn = logging.getLogger("gunicorn.error")
+    saved = (gunicorn.handlers[:], gunicorn.level, gunicorn.propagate)
+    try:
+        logging.config.dictConfig(gunicorn_config("json"))
+        gunicorn.info("Booting worker with pid: %s", 4242)
+        (line,) = capsys.readouterr().err.splitlines()
+        assert json.loads(line)["message"] == "Booting worker with pid: 4242"
+    finally:
+        gunicorn.handlers[:], gunicorn.level, gunicorn.propagate = saved
