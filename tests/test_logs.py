@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from cc_rules.logs import JsonFormatter, TextFormatter, scrub
 from cc_rules.services import im as im_service
-from tests.factories import a_role, an_agent, client_for
+from tests.factories import a_role, a_router, an_agent, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -60,11 +60,15 @@ def captured(request, settings):
 
 
 @pytest.mark.parametrize("captured", [JsonFormatter, TextFormatter], indirect=True, ids=str)
-def test_a_full_scenario_logs_no_password_token_or_im_text(captured, settings):
+def test_a_full_scenario_logs_no_password_token_or_im_text(
+    captured, settings, django_capture_on_commit_callbacks
+):
     password, wrong = f"pw-{uuid.uuid4().hex}", f"wrong-{uuid.uuid4().hex}"
     im_text = f"IM-SECRET-{uuid.uuid4().hex}"
     rid = f"scenario-{uuid.uuid4().hex[:12]}"
+    settings.CC_SEND_WAKEUPS = True  # the offer's wake-up is published: Celery logs too
     role = a_role(visible=["voice", "im"])
+    a_router("router")
     alice = an_agent("alice", role=role)
     alice.user.set_password(password)
     alice.user.save()
@@ -97,6 +101,14 @@ def test_a_full_scenario_logs_no_password_token_or_im_text(captured, settings):
     inbox = bob_api.get(f"{API}/im/inbox/")
     assert inbox.status_code == 200
     assert [m["text"] for m in inbox.json()["results"]] == [im_text]
+    with django_capture_on_commit_callbacks(execute=True) as published:
+        offer = client_for("router").post(
+            f"{API}/interactions/",
+            {"channel": "voice", "direction": "inbound", "agent": "alice"},
+            format="json",
+        )
+    assert offer.status_code == 201, offer.content
+    assert published, "no wake-up was published"
     failed = anonymous.post(
         f"{API}/auth/token/", {"username": "alice", "password": wrong}, format="json"
     )
