@@ -186,8 +186,10 @@ def test_serve_empties_the_metrics_directory_and_logs_gunicorn_in_the_same_forma
     stale.parent.mkdir()
     stale.write_bytes(b"from an earlier run")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(stale.parent))
+    kept = stale.parent / "README"
+    kept.write_text("not a metrics file")
     assert serve._fresh_metrics_dir() == stale.parent
-    assert list(stale.parent.iterdir()) == []
+    assert list(stale.parent.iterdir()) == [kept]
 
     written = serve._gunicorn_logging(tmp_path)
     assert json.loads(written.read_text()) == gunicorn_config("json")

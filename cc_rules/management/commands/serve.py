@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -204,15 +203,12 @@ class Command(BaseCommand):
 
 def _fresh_metrics_dir() -> Path:
     """``PROMETHEUS_MULTIPROC_DIR`` for web, worker and beat (cc_rules/metrics.py): the one
-    given, else ``var/metrics``; emptied, because files of an earlier run would be added in."""
+    given, else ``var/metrics``; its metric files (``*.db``, one per process and kind) are
+    deleted, because the files of an earlier run would be added in. Nothing else is touched."""
     path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(settings.VAR_DIR) / "metrics")
-    if path.exists():
-        for child in path.iterdir():
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
     path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
     return path
 
 
