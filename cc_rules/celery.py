@@ -28,6 +28,8 @@ Configuration is deliberate (issue 5):
   redelivery; and the timeout stays long (one hour) so a task that merely runs long is never
   run twice at once.
 - ``task_ignore_result``: nothing reads results; the database row is the outcome.
+- logging and task metrics: ``cc_rules/celery_signals.py`` (JSON lines, the publishing
+  request's id in each task's lines, ``cc_celery_tasks_total``, sweep lag and duration).
 """
 
 import os
@@ -57,6 +59,9 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks(["cc_rules"])
+
+# Logging through settings.LOGGING, the request id in task headers, task metrics.
+from cc_rules import celery_signals  # noqa: E402, F401
 
 
 @app.on_after_configure.connect

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: request latency by route and the access line (cc_rules/metrics.py, logs.py).
+    "cc_rules.api.middleware.RequestMetricsMiddleware",
     "cc_rules.api.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -312,8 +314,9 @@ CC_READYZ_PING_TIMEOUT = env.float("CC_READYZ_PING_TIMEOUT", default=1.0)
 CC_READYZ_CACHE_SECONDS = env.float("CC_READYZ_CACHE_SECONDS", default=3.0)
 
 # --- Security (production: DEBUG off) -------------------------------------------------------
-# Load balancers and orchestrators probe the health endpoints over plain HTTP: never redirected.
-SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
+# Load balancers probe the health endpoints and Prometheus scrapes /metrics over plain HTTP,
+# straight at the web process: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$", r"^metrics$"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -325,10 +328,30 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
 
+# --- Logs and metrics (README, "Operations") --------------------------------------------------
+# One line per record on stderr, for web, worker and beat alike (cc_rules/logs.py): JSON objects
+# (python-json-logger) unless CC_LOG_FORMAT=text, the default under DEBUG. Every line carries the
+# request id; SQL values, tokens and passwords are scrubbed by the formatters.
+CC_LOG_FORMAT = env.str("CC_LOG_FORMAT", default="text" if DEBUG else "json").lower()
+if CC_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"CC_LOG_FORMAT={CC_LOG_FORMAT!r}: use json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "cc_rules.logs.JsonFormatter"},
+        "text": {"()": "cc_rules.logs.TextFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": CC_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+# One access line per request (logger cc_rules.access, INFO): route, status, duration, request id
+# (runserver prints its own under DEBUG; gunicorn's access log is off under `serve`).
+CC_ACCESS_LOG = env.bool("CC_ACCESS_LOG", default=not DEBUG)
+# GET /metrics (Prometheus text format; cc_rules/metrics.py): answered for a request from one of
+# CC_METRICS_ALLOWED_IPS (addresses or networks; loopback by default) that came through no proxy
+# (no X-Forwarded-For / Forwarded header), or for any request with
+# "Authorization: Bearer <CC_METRICS_TOKEN>" when that is set; 403 otherwise.
+CC_METRICS_TOKEN = env.str("CC_METRICS_TOKEN", default="")
+CC_METRICS_ALLOWED_IPS = env.list("CC_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])

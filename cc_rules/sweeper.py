@@ -42,6 +42,8 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from cc_rules import metrics
+
 log = logging.getLogger(__name__)
 
 LEASE_FRACTION = 0.9  # the lease, as a share of the interval
@@ -172,6 +174,7 @@ class Sweeper:
 
     def _run_sweep(self) -> bool:
         self._last_local = time.monotonic()
+        self._observe_lag()
         started = time.monotonic()
         close_old_connections()
         try:
@@ -181,11 +184,23 @@ class Sweeper:
             close_old_connections()
             return False
         took = time.monotonic() - started
+        metrics.SWEEP_DURATION.get().observe(took)
         if any(counts.values()):
             log.info("sweeper %s: swept %s in %.3f s", self.name, counts, took)
         with contextlib.suppress(redis.RedisError):  # logged by _claim; readyz shows it
             self._client.set(last_sweep_key(), self._stamp_value(took=took), ex=STAMP_TTL)
         return True
+
+    def _observe_lag(self) -> None:
+        """``cc_sweep_lag_seconds``: how long past its interval this sweep starts, measured from
+        the previous sweep by any process (the shared stamp); nothing when Redis cannot say."""
+        try:
+            previous = read_stamp(self._client, last_sweep_key())
+        except redis.RedisError:
+            return
+        if previous is not None:
+            late = time.time() - float(previous["at"]) - self.interval
+            metrics.SWEEP_LAG.get().observe(max(0.0, late))
 
     def _stamp_value(self, **extra: float) -> str:
         return json.dumps({"at": time.time(), "by": self.name, **extra})

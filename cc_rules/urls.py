@@ -1,11 +1,12 @@
-"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema and Swagger UI, and the
-health endpoints /healthz and /readyz (cc_rules/health.py)."""
+"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema and Swagger UI, the
+health endpoints /healthz and /readyz (cc_rules/health.py), and /metrics (Prometheus)."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cc_rules import health
+from cc_rules.api.metrics_view import metrics_view
 
 urlpatterns = [
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("cc_rules.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 # Under /api/ even Django's own 400/403/404/500 answer with API.md's error body.

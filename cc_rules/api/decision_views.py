@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cc_rules import selectors
+from cc_rules import metrics, selectors
 
 from . import presenters
 from .interaction_views import agent_named
@@ -42,4 +42,5 @@ class DecisionOfferView(APIView):
         found = selectors.offer_decision(
             agent, data["channel"], outbound=data.get("direction") == "outbound"
         )
+        metrics.count_decision("query", found.decision.code, found.decision.rule)
         return Response(out(DecisionSerializer, presenters.offer_decision(found)))

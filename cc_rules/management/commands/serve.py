@@ -7,12 +7,16 @@ without the beat that fires wrap-up timers) is never mistaken for a working one.
 
 Redis comes from ``REDIS_URL``, else an embedded server (cc_rules/embedded_redis.py) that is
 stopped when this command exits. Every child gets ``REDIS_URL`` and ``CELERY_BROKER_URL`` in its
-environment, because settings are read from the environment when each process starts.
+environment, because settings are read from the environment when each process starts, and
+``PROMETHEUS_MULTIPROC_DIR`` (``var/metrics`` unless set; emptied at start) where every process
+writes its metrics for ``/metrics`` (cc_rules/metrics.py). Logs: every child writes lines in
+``CC_LOG_FORMAT`` on stderr (cc_rules/logs.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -33,6 +37,7 @@ from cc_rules.embedded_redis import (
     ensure_redis,
     release_redis,
 )
+from cc_rules.logs import gunicorn_config
 
 DEMO_USERS = (
     ("alice", "agent, blended: voice email chat im"),
@@ -113,6 +118,7 @@ class Command(BaseCommand):
         env["CELERY_BROKER_URL"] = os.environ.get("CELERY_BROKER_URL") or redis_url
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir())
         # This process may have imported settings before the URL existed; keep it consistent.
         os.environ.update({k: env[k] for k in ("REDIS_URL", "CELERY_BROKER_URL")})
         return env
@@ -133,11 +139,15 @@ class Command(BaseCommand):
         else:
             # Workers: gunicorn reads WEB_CONCURRENCY / GUNICORN_CMD_ARGS itself.
             web = [py, "-m", "gunicorn", "cc_rules.wsgi", "--bind", f"{host}:{port}"]
-            web += ["--access-logfile", "-"]
-        worker = [py, "-m", "celery", "-A", "cc_rules", "worker", "--concurrency", "2"]
+            # gunicorn's own lines in the same format; access lines come from the application
+            # (logger cc_rules.access, with the request id), so gunicorn's access log stays off.
+            web += ["--log-config-json", str(_gunicorn_logging(Path(settings.VAR_DIR)))]
+        # --quiet: no start-up banner (plain text) on stdout; the log says the same in lines.
+        celery = [py, "-m", "celery"] + (["--quiet"] if settings.CC_LOG_FORMAT == "json" else [])
+        worker = [*celery, "-A", "cc_rules", "worker", "--concurrency", "2"]
         worker += ["--loglevel", "INFO", "--hostname", f"cc-rules-{os.getpid()}@%h"]
         # The beat pidfile makes a second beat on this var/ refuse to start: exactly one beat.
-        beat = [py, "-m", "celery", "-A", "cc_rules", "beat", "--loglevel", "INFO"]
+        beat = [*celery, "-A", "cc_rules", "beat", "--loglevel", "INFO"]
         beat += ["--schedule", str(celery_dir / "beat-schedule")]
         beat += ["--pidfile", str(celery_dir / "beat.pid")]
         children = {}
@@ -189,6 +199,24 @@ class Command(BaseCommand):
                     return name, code
             time.sleep(0.2)
         return None
+
+
+def _fresh_metrics_dir() -> Path:
+    """``PROMETHEUS_MULTIPROC_DIR`` for web, worker and beat (cc_rules/metrics.py): the one
+    given, else ``var/metrics``; its metric files (``*.db``, one per process and kind) are
+    deleted, because the files of an earlier run would be added in. Nothing else is touched."""
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(settings.VAR_DIR) / "metrics")
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def _gunicorn_logging(var_dir: Path) -> Path:
+    """gunicorn's logging configuration (``cc_rules.logs.gunicorn_config``) as a JSON file."""
+    path = var_dir / "gunicorn-logging.json"
+    path.write_text(json.dumps(gunicorn_config(settings.CC_LOG_FORMAT), indent=2))
+    return path
 
 
 def _check_port_free(host: str, port: int) -> None:
