@@ -137,7 +137,7 @@ def test_decisions_status_changes_and_replays_are_counted(
             format="json",
         )
         assert offer.status_code == 201, offer.content
-        asked = client.post(
+        asked = client_for("router").post(
             f"{API}/decisions/offer/", {"agent": "alice", "channel": "voice"}, format="json"
         )
         assert asked.status_code == 200, asked.content
