@@ -23,6 +23,10 @@ Configuration is deliberate (issue 5):
   redelivery; and the timeout stays long (one hour) so a task that merely runs long is never
   run twice at once.
 - ``task_ignore_result``: nothing reads results; the database row is the outcome.
+- ``task_routes``: audit jobs (``cc_rules.run_audit_job``: verify and CSV export over any
+  size, minutes long) go to their own queue, ``CC_AUDIT_QUEUE`` (``audit``), consumed only by a
+  worker started with ``-Q audit`` (``serve`` runs one). The timer workers never see them, so a
+  running job never holds a pool slot a wake-up or sweep needs.
 """
 
 import os
@@ -67,4 +71,6 @@ def _beat_schedule(sender: Celery, **kwargs: object) -> None:
         },
         # Expired keys are ignored at once; this only keeps the table small.
         "purge-idempotency-keys": {"task": "cc_rules.purge_idempotency", "schedule": 3600.0},
+        # Export files past retention, and audit jobs whose worker died (issue 14).
+        "maintain-audit-jobs": {"task": "cc_rules.maintain_audit_jobs", "schedule": 300.0},
     }

@@ -4,11 +4,13 @@ from .agents import Agent, AgentChannelState
 from .channels import Channel, Contact, ContactPoint, Workbin
 from .history import IdempotencyRecord, StatusChange
 from .interactions import Interaction, Message
+from .jobs import AuditJob
 from .rules import ReasonCode, Role, Rule, RulesVersion
 
 __all__ = [
     "Agent",
     "AgentChannelState",
+    "AuditJob",
     "Channel",
     "Contact",
     "ContactPoint",

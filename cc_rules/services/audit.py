@@ -24,7 +24,7 @@ Time-in-status semantics (API.md "Compliance", DECISIONS.md):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +90,7 @@ def verify_chain(
     *,
     chunk_size: int = CHUNK_SIZE,
     archive_heads: dict[int, tuple[int, str]] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """Recompute every row's hash and check ``seq`` continuity and ``prev_hash`` linkage.
 
@@ -127,6 +128,10 @@ def verify_chain(
         if problem:
             return _broken(row, checked, problem)
         prev = row
+        if progress is not None and checked % chunk_size == 0:
+            progress(checked)
+    if progress is not None:
+        progress(checked)
     if prev is not None:
         problem = _tail_problem(prev, heads)
         if problem:
