@@ -219,6 +219,8 @@ CC_AUDIT_QUEUE = env.str("CC_AUDIT_QUEUE", default="audit")
 # files are deleted this many hours after the job finished (hourly beat task).
 CC_AUDIT_EXPORT_DIR = Path(env.str("CC_AUDIT_EXPORT_DIR", default=str(VAR_DIR / "audit-exports")))
 CC_AUDIT_EXPORT_RETENTION_HOURS = env.int("CC_AUDIT_EXPORT_RETENTION_HOURS", default=72)
+# A running job writes its progress (rows so far) and a heartbeat this often.
+CC_AUDIT_PROGRESS_SECONDS = env.float("CC_AUDIT_PROGRESS_SECONDS", default=1.0)
 CELERY_TASK_ROUTES = {"cc_rules.run_audit_job": {"queue": CC_AUDIT_QUEUE}}
 
 # --- Security (production: DEBUG off) -------------------------------------------------------

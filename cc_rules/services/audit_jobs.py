@@ -4,9 +4,9 @@
   Celery queue ``CC_AUDIT_QUEUE`` (``audit``), which only the audit worker consumes: a job that
   runs for minutes never takes a pool slot the timer tasks need.
 - ``run`` (the task's body) claims the job, counts its rows, runs it and records the outcome on
-  the row. Progress (rows so far) and a heartbeat are written every ``PROGRESS_SECONDS`` by a
-  thread with a connection of its own on PostgreSQL, so they are visible while the job's own
-  reading transaction is open.
+  the row. Progress (rows so far) and a heartbeat are written every ``CC_AUDIT_PROGRESS_SECONDS``
+  by a thread with a connection of its own on PostgreSQL, so they are visible while the job's
+  own reading transaction is open.
 - A job message delivered twice (Redis redelivers an unacknowledged message after its
   visibility timeout; a killed pool process's message comes back at once) finds the job
   running with a fresh heartbeat and is retried later instead of running it twice; a job whose
@@ -52,7 +52,6 @@ EXPORT_JOBS_URL = "/api/v1/audit/status-changes/jobs/"
 EXPORT_FILTERS = ("agent", "channel", "status", "cause", "event", "since", "until")
 CSV_CHUNK = 2000  # rows per fetch from the server-side cursor and per chunk written
 CSV_COLUMNS = list(LEDGER_COLUMNS)
-PROGRESS_SECONDS = 1.0  # progress and heartbeat are written this often while a job runs
 STALE_SECONDS = 120  # a running job whose heartbeat is older than this was abandoned
 MAX_ATTEMPTS = 3  # a job that killed its worker this many times is given up
 
@@ -209,7 +208,7 @@ def export_path(job: AuditJob) -> Path | None:
 
 # --- running a job (the Celery task's body) -----------------------------------------------------
 class _Progress:
-    """Rows done so far, written with a heartbeat every ``PROGRESS_SECONDS``.
+    """Rows done so far, written with a heartbeat every ``CC_AUDIT_PROGRESS_SECONDS``.
 
     PostgreSQL: a thread with its own connection writes them, so they are committed while the
     job's reading transaction is still open, and the heartbeat keeps beating while a long
@@ -222,6 +221,7 @@ class _Progress:
         self.threaded = connection.vendor == "postgresql"
         self._written = -1
         self._last = time.monotonic()
+        self.every = settings.CC_AUDIT_PROGRESS_SECONDS
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -239,7 +239,7 @@ class _Progress:
 
     def __call__(self, rows: int) -> None:
         self.rows = rows
-        if not self.threaded and time.monotonic() - self._last >= PROGRESS_SECONDS:
+        if not self.threaded and time.monotonic() - self._last >= self.every:
             self._last = time.monotonic()
             self._write()
 
@@ -250,7 +250,7 @@ class _Progress:
 
     def _beat(self) -> None:
         try:
-            while not self._stop.wait(PROGRESS_SECONDS):
+            while not self._stop.wait(self.every):
                 try:
                     self._write()
                 except Exception as exc:  # the job itself will notice a dead database
