@@ -103,7 +103,8 @@ def test_a_verify_job_is_accepted_and_its_result_read_back(world):
         "agent": None,
         "seq": None,
     }
-    assert done["started_at"] and done["finished_at"]
+    assert done["started_at"]
+    assert done["finished_at"]
 
 
 def test_a_verify_job_for_one_agent(world):
@@ -205,7 +206,8 @@ def test_a_download_before_done_is_409_and_after_expiry_410(world, settings):
 
     run_job(job)
     path = audit_jobs.export_path(AuditJob.objects.get(pk=job["id"]))
-    assert path is not None and path.is_file()
+    assert path is not None
+    assert path.is_file()
     assert path.parent == settings.CC_AUDIT_EXPORT_DIR
     assert path.stat().st_mode & 0o077 == 0  # readable by the service only
 
