@@ -28,6 +28,10 @@ from cc_rules.services.errors import NotFound, ServiceError
 
 from .audit_views import ERRORS, AuditError, CanReadAudit, agent_named
 from .pagination import CursorPage
+from .serializers import StrictSerializer
+
+
+MAX_ID = 2**63 - 1
 
 
 class JobNotDone(ServiceError):
@@ -91,7 +95,7 @@ class AuditJobBody(serializers.ModelSerializer):
         return reverse("audit-job-download", args=[job.pk], request=self._request())
 
 
-class VerifyJobRequest(serializers.Serializer):
+class VerifyJobRequest(StrictSerializer):
     agent = serializers.CharField(required=False, help_text="Agent username (default: all).")
 
     def validate_agent(self, value: str) -> str:
@@ -99,7 +103,7 @@ class VerifyJobRequest(serializers.Serializer):
         return value
 
 
-class ExportJobRequest(serializers.Serializer):
+class ExportJobRequest(StrictSerializer):
     """The filters of ``GET /audit/status-changes/`` (same names, same meaning)."""
 
     agent = serializers.CharField(required=False)
@@ -139,6 +143,8 @@ class JobView(GenericAPIView):
     pagination_class = None
 
     def get_job(self, pk: int) -> AuditJob:
+        if pk > MAX_ID:  # no such row; SQLite could not even compare it
+            raise NotFound(detail="No such job.")
         job = audit_jobs.jobs_of(self.request.user).filter(pk=pk).first()
         if job is None:
             raise NotFound(detail="No such job.")
