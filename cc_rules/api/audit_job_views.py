@@ -30,7 +30,6 @@ from .audit_views import ERRORS, AuditError, CanReadAudit, agent_named
 from .pagination import CursorPage
 from .serializers import StrictSerializer
 
-
 MAX_ID = 2**63 - 1
 
 
