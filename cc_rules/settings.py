@@ -212,11 +212,11 @@ DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
 # GET /audit/verify/ and the CSV of GET /audit/status-changes/ answer within one request only up
 # to this many rows (400 `verify_too_large` / `export_too_large` above, naming the job endpoint);
 # any size runs as a job on the Celery queue CC_AUDIT_QUEUE, which only the audit worker reads.
-CC_AUDIT_SYNC_VERIFY_MAX_ROWS = env.int("CC_AUDIT_SYNC_VERIFY_MAX_ROWS", default=100_000)
-CC_AUDIT_CSV_MAX_ROWS = env.int("CC_AUDIT_CSV_MAX_ROWS", default=100_000)
+CC_AUDIT_SYNC_VERIFY_MAX_ROWS = env.int("CC_AUDIT_SYNC_VERIFY_MAX_ROWS", default=50_000)
+CC_AUDIT_CSV_MAX_ROWS = env.int("CC_AUDIT_CSV_MAX_ROWS", default=50_000)
 CC_AUDIT_QUEUE = env.str("CC_AUDIT_QUEUE", default="audit")
 # Export jobs write their CSV here (shared by the audit workers and the web processes), and the
-# files are deleted this many hours after the job finished (hourly beat task).
+# files are deleted this many hours after the job finished (beat task, every 5 minutes).
 CC_AUDIT_EXPORT_DIR = Path(env.str("CC_AUDIT_EXPORT_DIR", default=str(VAR_DIR / "audit-exports")))
 CC_AUDIT_EXPORT_RETENTION_HOURS = env.int("CC_AUDIT_EXPORT_RETENTION_HOURS", default=72)
 # A running job writes its progress (rows so far) and a heartbeat this often.

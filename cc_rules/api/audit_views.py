@@ -124,7 +124,7 @@ class StatusChangePage(CursorPage):
         "Every change of status, DND and pending status (R16), oldest first by (`at`, `id`), "
         "cursor-paginated. `Accept: text/csv` or `?format=csv` answers the same columns as CSV "
         "(every matching row, no pagination, with `Content-Length`) when at most "
-        "`CC_AUDIT_CSV_MAX_ROWS` rows (default 100,000) match; more is 400 `export_too_large`: "
+        "`CC_AUDIT_CSV_MAX_ROWS` rows (default 50,000) match; more is 400 `export_too_large`: "
         f"POST the same filters to `{EXPORT_JOBS_URL}` to export any number as a job."
     ),
     parameters=[
@@ -238,7 +238,7 @@ class VerifyBody(serializers.Serializer):
     description=(
         "Recomputes every row's SHA-256 and checks `seq` continuity and `prev_hash` linkage "
         "per agent (rows archived away start the chain at the oldest remaining row). Within "
-        "one request only up to `CC_AUDIT_SYNC_VERIFY_MAX_ROWS` rows (default 100,000; use "
+        "one request only up to `CC_AUDIT_SYNC_VERIFY_MAX_ROWS` rows (default 50,000; use "
         "`agent` to check one agent); more is 400 `verify_too_large`: "
         f"`POST {VERIFY_JOBS_URL}` verifies any size as a job."
     ),
