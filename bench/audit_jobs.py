@@ -249,6 +249,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--before", type=float, default=10.0, help="seconds of baseline")
     parser.add_argument("--no-export", action="store_true", help="skip the CSV export job")
+    parser.add_argument("--fill-only", action="store_true", help="build the ledger and stop")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_JOBS_DATABASE_URL", common.database_url("cc_bench_jobs")),
@@ -262,6 +263,8 @@ def main() -> None:
     common.ensure_database(args.database_url)
     common.setup_django(args.database_url, args.redis_url)
     ensure_chains(args.rows, args.agents)
+    if args.fill_only:
+        return
     agent_token, cora_token = tokens()
     from django.db import connection
 
