@@ -197,8 +197,11 @@ class AuditJobList(ListAPIView):
     permission_classes = [CanReadAudit]
     serializer_class = AuditJobBody
     pagination_class = JobPage
+    queryset = AuditJob.objects.none()  # for the schema
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
         return AuditJob.objects.filter(requested_by=self.request.user).select_related(
             "requested_by"
         )
