@@ -43,7 +43,7 @@ class ExportExpired(ServiceError):
     code = "export_expired"
 
 
-class AuditJobBody(serializers.ModelSerializer):
+class AuditJobSerializer(serializers.ModelSerializer):
     requested_by = serializers.CharField(source="requested_by.username")
     url = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField(
@@ -123,7 +123,7 @@ class ExportJobRequest(StrictSerializer):
 
 
 def _accepted(request: Request, job: AuditJob) -> Response:
-    body = AuditJobBody(job, context={"request": request}).data
+    body = AuditJobSerializer(job, context={"request": request}).data
     return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
@@ -138,7 +138,7 @@ JOB_ERRORS = {
 class JobView(GenericAPIView):
     permission_classes = [CanReadAudit]
     queryset = AuditJob.objects.none()  # for the schema; the views read audit_jobs.jobs_of
-    serializer_class = AuditJobBody
+    serializer_class = AuditJobSerializer
     pagination_class = None
 
     def get_job(self, pk: int) -> AuditJob:
@@ -152,11 +152,12 @@ class JobView(GenericAPIView):
 
 @extend_schema(
     tags=["audit"],
+    operation_id="startVerifyJob",
     summary="Verify the history's hash chain as a job (any size)",
     description="202 with the job; poll its `url` for `state`, `rows_done`/`rows_total` and, "
     "once `done`, the `result` (`GET /audit/verify/`'s body). Runs on the `audit` worker.",
     request=VerifyJobRequest,
-    responses={202: AuditJobBody, **ERRORS},
+    responses={202: AuditJobSerializer, **ERRORS},
 )
 class VerifyJobCreate(JobView):
     def post(self, request: Request) -> Response:
@@ -168,13 +169,14 @@ class VerifyJobCreate(JobView):
 
 @extend_schema(
     tags=["audit"],
+    operation_id="startExportJob",
     summary="Export status changes as CSV, as a job (any size)",
     description="The filters of `GET /audit/status-changes/` as JSON. 202 with the job; once "
     "`done`, `download_url` gives the CSV: the same bytes as the `?format=csv` answer for the "
     "same filters. Only the requester (and superusers) can download it; the file is deleted "
     "`CC_AUDIT_EXPORT_RETENTION_HOURS` (default 72) after the job finished.",
     request=ExportJobRequest,
-    responses={202: AuditJobBody, **ERRORS},
+    responses={202: AuditJobSerializer, **ERRORS},
 )
 class ExportJobCreate(JobView):
     def post(self, request: Request) -> Response:
@@ -190,12 +192,13 @@ class JobPage(CursorPage):
 
 @extend_schema(
     tags=["audit"],
+    operation_id="listAuditJobs",
     summary="The caller's audit jobs, newest first",
-    responses={200: AuditJobBody(many=True), **ERRORS},
+    responses={200: AuditJobSerializer(many=True), **ERRORS},
 )
 class AuditJobList(ListAPIView):
     permission_classes = [CanReadAudit]
-    serializer_class = AuditJobBody
+    serializer_class = AuditJobSerializer
     pagination_class = JobPage
     queryset = AuditJob.objects.none()  # for the schema
 
@@ -209,16 +212,18 @@ class AuditJobList(ListAPIView):
 
 @extend_schema(
     tags=["audit"],
+    operation_id="getAuditJob",
     summary="One audit job: state, progress, result",
-    responses={200: AuditJobBody, **JOB_ERRORS},
+    responses={200: AuditJobSerializer, **JOB_ERRORS},
 )
 class AuditJobDetail(JobView):
     def get(self, request: Request, pk: int) -> Response:
-        return Response(AuditJobBody(self.get_job(pk), context={"request": request}).data)
+        return Response(AuditJobSerializer(self.get_job(pk), context={"request": request}).data)
 
 
 @extend_schema(
     tags=["audit"],
+    operation_id="downloadAuditJobFile",
     summary="Download an export job's CSV file",
     description="Only its requester (and superusers). 409 `job_not_done` before it is done; "
     "410 `export_expired` once the file was deleted.",
