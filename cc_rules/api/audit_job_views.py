@@ -14,7 +14,7 @@ from typing import Any
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
@@ -150,14 +150,16 @@ class JobView(GenericAPIView):
         return job
 
 
-@extend_schema(
-    tags=["audit"],
-    operation_id="startVerifyJob",
-    summary="Verify the history's hash chain as a job (any size)",
-    description="202 with the job; poll its `url` for `state`, `rows_done`/`rows_total` and, "
-    "once `done`, the `result` (`GET /audit/verify/`'s body). Runs on the `audit` worker.",
-    request=VerifyJobRequest,
-    responses={202: AuditJobSerializer, **ERRORS},
+@extend_schema_view(
+    post=extend_schema(
+        tags=["audit"],
+        operation_id="startVerifyJob",
+        summary="Verify the history's hash chain as a job (any size)",
+        description="202 with the job; poll its `url` for `state`, `rows_done`/`rows_total` and, "
+        "once `done`, the `result` (`GET /audit/verify/`'s body). Runs on the `audit` worker.",
+        request=VerifyJobRequest,
+        responses={202: AuditJobSerializer, **ERRORS},
+    )
 )
 class VerifyJobCreate(JobView):
     def post(self, request: Request) -> Response:
@@ -167,16 +169,18 @@ class VerifyJobCreate(JobView):
         return _accepted(request, job)
 
 
-@extend_schema(
-    tags=["audit"],
-    operation_id="startExportJob",
-    summary="Export status changes as CSV, as a job (any size)",
-    description="The filters of `GET /audit/status-changes/` as JSON. 202 with the job; once "
-    "`done`, `download_url` gives the CSV: the same bytes as the `?format=csv` answer for the "
-    "same filters. Only the requester (and superusers) can download it; the file is deleted "
-    "`CC_AUDIT_EXPORT_RETENTION_HOURS` (default 72) after the job finished.",
-    request=ExportJobRequest,
-    responses={202: AuditJobSerializer, **ERRORS},
+@extend_schema_view(
+    post=extend_schema(
+        tags=["audit"],
+        operation_id="startExportJob",
+        summary="Export status changes as CSV, as a job (any size)",
+        description="The filters of `GET /audit/status-changes/` as JSON. 202 with the job; once "
+        "`done`, `download_url` gives the CSV: the same bytes as the `?format=csv` answer for the "
+        "same filters. Only the requester (and superusers) can download it; the file is deleted "
+        "`CC_AUDIT_EXPORT_RETENTION_HOURS` (default 72) after the job finished.",
+        request=ExportJobRequest,
+        responses={202: AuditJobSerializer, **ERRORS},
+    )
 )
 class ExportJobCreate(JobView):
     def post(self, request: Request) -> Response:
@@ -190,11 +194,13 @@ class JobPage(CursorPage):
     ordering = ("-created_at", "-id")
 
 
-@extend_schema(
-    tags=["audit"],
-    operation_id="listAuditJobs",
-    summary="The caller's audit jobs, newest first",
-    responses={200: AuditJobSerializer(many=True), **ERRORS},
+@extend_schema_view(
+    get=extend_schema(
+        tags=["audit"],
+        operation_id="listAuditJobs",
+        summary="The caller's audit jobs, newest first",
+        responses={200: AuditJobSerializer(many=True), **ERRORS},
+    )
 )
 class AuditJobList(ListAPIView):
     permission_classes = [CanReadAudit]
@@ -210,29 +216,33 @@ class AuditJobList(ListAPIView):
         )
 
 
-@extend_schema(
-    tags=["audit"],
-    operation_id="getAuditJob",
-    summary="One audit job: state, progress, result",
-    responses={200: AuditJobSerializer, **JOB_ERRORS},
+@extend_schema_view(
+    get=extend_schema(
+        tags=["audit"],
+        operation_id="getAuditJob",
+        summary="One audit job: state, progress, result",
+        responses={200: AuditJobSerializer, **JOB_ERRORS},
+    )
 )
 class AuditJobDetail(JobView):
     def get(self, request: Request, pk: int) -> Response:
         return Response(AuditJobSerializer(self.get_job(pk), context={"request": request}).data)
 
 
-@extend_schema(
-    tags=["audit"],
-    operation_id="downloadAuditJobFile",
-    summary="Download an export job's CSV file",
-    description="Only its requester (and superusers). 409 `job_not_done` before it is done; "
-    "410 `export_expired` once the file was deleted.",
-    responses={
-        (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The CSV file."),
-        **JOB_ERRORS,
-        (409, "application/json"): OpenApiResponse(AuditError, description="`job_not_done`."),
-        (410, "application/json"): OpenApiResponse(AuditError, description="`export_expired`."),
-    },
+@extend_schema_view(
+    get=extend_schema(
+        tags=["audit"],
+        operation_id="downloadAuditJobFile",
+        summary="Download an export job's CSV file",
+        description="Only its requester (and superusers). 409 `job_not_done` before it is done; "
+        "410 `export_expired` once the file was deleted.",
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The CSV file."),
+            **JOB_ERRORS,
+            (409, "application/json"): OpenApiResponse(AuditError, description="`job_not_done`."),
+            (410, "application/json"): OpenApiResponse(AuditError, description="`export_expired`."),
+        },
+    )
 )
 class AuditJobDownload(JobView):
     def get(self, request: Request, pk: int) -> FileResponse:
