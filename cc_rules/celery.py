@@ -30,6 +30,10 @@ Configuration is deliberate (issue 5):
 - ``task_ignore_result``: nothing reads results; the database row is the outcome.
 - logging and task metrics: ``cc_rules/celery_signals.py`` (JSON lines, the publishing
   request's id in each task's lines, ``cc_celery_tasks_total``, sweep lag and duration).
+- ``task_routes``: audit jobs (``cc_rules.run_audit_job``: verify and CSV export over any
+  size, minutes long) go to their own queue, ``CC_AUDIT_QUEUE`` (``audit``), consumed only by a
+  worker started with ``-Q audit`` (``serve`` runs one). The timer workers never see them, so a
+  running job never holds a pool slot a wake-up or sweep needs.
 """
 
 import os
@@ -76,6 +80,8 @@ def _beat_schedule(sender: Celery, **kwargs: object) -> None:
             "task": "cc_rules.checkpoint_history",
             "schedule": settings.CC_CHECKPOINT_INTERVAL,
         },
+        # Export files past retention, and audit jobs whose worker died (issue 14).
+        "maintain-audit-jobs": {"task": "cc_rules.maintain_audit_jobs", "schedule": 300.0},
     }
 
 

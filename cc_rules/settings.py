@@ -313,6 +313,21 @@ CC_READYZ_OVERDUE_SECONDS = env.float("CC_READYZ_OVERDUE_SECONDS", default=30.0)
 CC_READYZ_PING_TIMEOUT = env.float("CC_READYZ_PING_TIMEOUT", default=1.0)
 CC_READYZ_CACHE_SECONDS = env.float("CC_READYZ_CACHE_SECONDS", default=3.0)
 
+# --- Long audit work (issue 14; API.md "Compliance") ------------------------------------------
+# GET /audit/verify/ and the CSV of GET /audit/status-changes/ answer within one request only up
+# to this many rows (400 `verify_too_large` / `export_too_large` above, naming the job endpoint);
+# any size runs as a job on the Celery queue CC_AUDIT_QUEUE, which only the audit worker reads.
+CC_AUDIT_SYNC_VERIFY_MAX_ROWS = env.int("CC_AUDIT_SYNC_VERIFY_MAX_ROWS", default=50_000)
+CC_AUDIT_CSV_MAX_ROWS = env.int("CC_AUDIT_CSV_MAX_ROWS", default=50_000)
+CC_AUDIT_QUEUE = env.str("CC_AUDIT_QUEUE", default="audit")
+# Export jobs write their CSV here (shared by the audit workers and the web processes), and the
+# files are deleted this many hours after the job finished (beat task, every 5 minutes).
+CC_AUDIT_EXPORT_DIR = Path(env.str("CC_AUDIT_EXPORT_DIR", default=str(VAR_DIR / "audit-exports")))
+CC_AUDIT_EXPORT_RETENTION_HOURS = env.int("CC_AUDIT_EXPORT_RETENTION_HOURS", default=72)
+# A running job writes its progress (rows so far) and a heartbeat this often.
+CC_AUDIT_PROGRESS_SECONDS = env.float("CC_AUDIT_PROGRESS_SECONDS", default=1.0)
+CELERY_TASK_ROUTES = {"cc_rules.run_audit_job": {"queue": CC_AUDIT_QUEUE}}
+
 # --- Security (production: DEBUG off) -------------------------------------------------------
 # Load balancers probe the health endpoints and Prometheus scrapes /metrics over plain HTTP,
 # straight at the web process: never redirected.

@@ -98,6 +98,9 @@ SUPERVISORS = {
     "admin": 200,
 }
 AUDITORS = {**SUPERVISORS, "compliance": 200}
+AUDIT_JOB_STARTERS = {**AUDITORS, "supervisor": 202, "compliance": 202, "admin": 202}
+# cora's job: its requester and superusers; any other auditor gets 404 (as if absent).
+CORAS_JOB = {**AUDITORS, "supervisor": 404}
 
 
 def _teammate(user: str | None) -> dict:
@@ -215,6 +218,17 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("audit-time-in-status", "GET"): Case("/api/v1/audit/time-in-status/", AUDITORS),
     ("audit-verify", "GET"): Case("/api/v1/audit/verify/", AUDITORS),
     ("audit-rule-changes", "GET"): Case("/api/v1/audit/rule-changes/", AUDITORS),
+    ("audit-verify-jobs", "POST"): Case("/api/v1/audit/verify/jobs/", AUDIT_JOB_STARTERS, body={}),
+    ("audit-export-jobs", "POST"): Case(
+        "/api/v1/audit/status-changes/jobs/", AUDIT_JOB_STARTERS, body={}
+    ),
+    ("audit-jobs", "GET"): Case("/api/v1/audit/jobs/", AUDITORS),
+    ("audit-job", "GET"): Case("/api/v1/audit/jobs/{audit_job}/", CORAS_JOB),
+    ("audit-job-download", "GET"): Case(
+        "/api/v1/audit/jobs/{audit_job}/download/",
+        {**CORAS_JOB, "compliance": 409, "admin": 409},
+        note="the job is still queued: 409 job_not_done once the caller may see it",
+    ),
 }
 
 

@@ -167,8 +167,19 @@ class Proc:
 class CeleryProcesses:
     """The session's worker and beat; ``logs_since(mark)`` is what they logged after a mark."""
 
-    def __init__(self, *, broker_url: str, database_url: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        database_url: str,
+        workdir: Path,
+        queues: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``queues``: the worker consumes these (``-Q``) instead of the default queue;
+        ``env``: more environment for both processes."""
         celery = str(Path(sys.executable).with_name("celery"))
+        extra_env = env or {}
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -182,6 +193,7 @@ class CeleryProcesses:
             "CONN_MAX_AGE": "0",  # no idle connection survives a test's flush
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            **extra_env,
         }
         self.broker_url = broker_url
         self.test_mark = 0  # where the current test's part of the log starts
@@ -193,6 +205,7 @@ class CeleryProcesses:
             [
                 *(celery, "-A", "cc_rules", "worker", "--concurrency", "2", "-l", "info"),
                 *("--hostname", f"{tag}@%h", "--without-gossip", "--without-mingle"),
+                *(("--queues", queues) if queues else ()),
             ],
             env,
             self.log,

@@ -1,9 +1,10 @@
 """`python3 manage.py serve`: the whole service on one machine, in one command.
 
-Migrates, seeds the demo (DEBUG only), then runs web, one Celery worker and exactly one Celery
-beat as child processes and supervises them: Ctrl-C or SIGTERM stops them all; if one dies the
-others are stopped too and the command exits non-zero, so a half-running service (say, web
-without the beat that fires wrap-up timers) is never mistaken for a working one.
+Migrates, seeds the demo (DEBUG only), then runs web, one Celery worker, one Celery worker for
+the audit jobs' queue (``CC_AUDIT_QUEUE``) and exactly one Celery beat as child processes and
+supervises them: Ctrl-C or SIGTERM stops them all; if one dies the others are stopped too and
+the command exits non-zero, so a half-running service (say, web without the beat that fires
+wrap-up timers) is never mistaken for a working one.
 
 Redis comes from ``REDIS_URL``, else an embedded server (cc_rules/embedded_redis.py) that is
 stopped when this command exits. Every child gets ``REDIS_URL`` and ``CELERY_BROKER_URL`` in its
@@ -58,7 +59,10 @@ class _Stop(Exception):
 
 
 class Command(BaseCommand):
-    help = "Migrate, seed the demo (DEBUG), and run web + one Celery worker + one Celery beat."
+    help = (
+        "Migrate, seed the demo (DEBUG), and run web + one Celery worker + one audit-job worker "
+        "+ one Celery beat."
+    )
     requires_system_checks = []  # the web child runs them; no need to pay for them twice
 
     def add_arguments(self, parser) -> None:
@@ -98,7 +102,7 @@ class Command(BaseCommand):
         if failed:
             name, code = failed
             raise CommandError(f"{name} exited with code {code}; stopped the other processes.")
-        self.stdout.write("Stopped web, worker and beat" + self._redis_note() + ".")
+        self.stdout.write("Stopped web, workers and beat" + self._redis_note() + ".")
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop_requested = True
@@ -146,12 +150,22 @@ class Command(BaseCommand):
         celery = [py, "-m", "celery"] + (["--quiet"] if settings.CC_LOG_FORMAT == "json" else [])
         worker = [*celery, "-A", "cc_rules", "worker", "--concurrency", "2"]
         worker += ["--loglevel", "INFO", "--hostname", f"cc-rules-{os.getpid()}@%h"]
+        # Audit jobs (verify, CSV export: minutes long) on their own queue and their own
+        # worker, so a running job never takes a pool slot the timer tasks need.
+        audit = [py, "-m", "celery", "-A", "cc_rules", "worker", "--concurrency", "1"]
+        audit += ["--queues", settings.CC_AUDIT_QUEUE, "--loglevel", "INFO"]
+        audit += ["--hostname", f"cc-rules-audit-{os.getpid()}@%h"]
         # The beat pidfile makes a second beat on this var/ refuse to start: exactly one beat.
         beat = [*celery, "-A", "cc_rules", "beat", "--loglevel", "INFO"]
         beat += ["--schedule", str(celery_dir / "beat-schedule")]
         beat += ["--pidfile", str(celery_dir / "beat.pid")]
         children = {}
-        for name, command in (("web", web), ("worker", worker), ("beat", beat)):
+        for name, command in (
+            ("web", web),
+            ("worker", worker),
+            ("audit-worker", audit),
+            ("beat", beat),
+        ):
             children[name] = subprocess.Popen(
                 command,
                 cwd=settings.BASE_DIR,
