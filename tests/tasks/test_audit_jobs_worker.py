@@ -77,7 +77,7 @@ def live(audit_worker, settings):
 
 def build_chains(usernames: list[str], per_agent: int) -> list[StatusChange]:
     """``per_agent`` valid chained rows for each agent, inserted in bulk; chain heads set."""
-    rows = []
+    rows, heads = [], {}
     for n, username in enumerate(usernames):
         agent = an_agent(username)
         prev = GENESIS_HASH
@@ -100,8 +100,12 @@ def build_chains(usernames: list[str], per_agent: int) -> list[StatusChange]:
             )
             row.hash = prev = row_hash(row)
             rows.append(row)
-        Agent.objects.filter(pk=agent.pk).update(history_seq=per_agent, history_head=prev)
-    return StatusChange.objects.bulk_create(rows, batch_size=2000)
+        heads[agent.pk] = prev
+    created = StatusChange.objects.bulk_create(rows, batch_size=2000)
+    # The head moves only onto a row that exists (the history_head_forward trigger): rows first.
+    for pk, head in heads.items():
+        Agent.objects.filter(pk=pk).update(history_seq=per_agent, history_head=head)
+    return created
 
 
 def finished(job_id: int) -> AuditJob | None:
