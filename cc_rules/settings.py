@@ -157,6 +157,7 @@ USE_I18N = True
 USE_TZ = True  # stored in UTC, always aware
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start-up when it is missing
 # Served by WhiteNoise. With DEBUG off from STATIC_ROOT, hashed names and compressed copies
 # (`collectstatic`, which `serve` runs); with DEBUG on from the apps' static/ dirs as they are.
 STORAGES = {
