@@ -47,11 +47,15 @@ def _pinned(name: str) -> str:
 def _installer(python: Path) -> list[str]:
     """``uv pip install`` (uv itself pinned and hash-checked from the lock, installed by pip):
     several times faster than pip on a fresh machine; pip when uv cannot be had."""
-    pin = VENV / "uv-requirement.txt"
-    pin.write_text(_pinned("uv"))
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    pinned = _pinned("uv")
+    if not pinned.strip():
+        return pip
+    pin = VENV / "uv-requirement.txt"
+    pin.write_text(pinned)
     uv = VENV / "bin" / "uv"
-    if subprocess.run([*pip, "--require-hashes", "--no-deps", "-r", str(pin)]).returncode == 0:
+    got_uv = subprocess.run([*pip, "--require-hashes", "--no-deps", "-r", str(pin)])
+    if got_uv.returncode == 0 and uv.exists():
         return [str(uv), "pip", "install", "--quiet", "--python", str(python)]
     return pip
 

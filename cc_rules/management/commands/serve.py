@@ -1,6 +1,7 @@
 """`python3 manage.py serve`: the whole service on one machine, in one command.
 
-Migrates, seeds the demo (DEBUG only), then runs web, one Celery worker and exactly one Celery
+Migrates, seeds the demo (DEBUG on) or collects the static files (DEBUG off), then runs web
+(runserver, or gunicorn with cc_rules/gunicorn_conf.py), one Celery worker and exactly one Celery
 beat as child processes and supervises them: Ctrl-C or SIGTERM stops them all; if one dies the
 others are stopped too and the command exits non-zero, so a half-running service (say, web
 without the beat that fires wrap-up timers) is never mistaken for a working one.
