@@ -2,9 +2,10 @@
 
 Starts the README's single-machine production line (``DEBUG=off manage.py serve``: gunicorn
 with cc_rules/gunicorn_conf.py, a Celery worker and beat, an embedded Redis of its own) on a
-free port, with its own SQLite database and var/ directory, and drives it with Debian's
-Chromium. Every request to anything but the server is aborted, so a page that needed a CDN
-would show it. Needs no PostgreSQL: the server under test has a database of its own.
+free port, with its own SQLite database (the demo's users and a week of their history) and var/
+directory, and drives it with Debian's Chromium. Every request to anything but the server is
+aborted, so a page that needed a CDN would show it. Needs no PostgreSQL: the server under test
+has a database of its own.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ def _env(tmp_path: Path) -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{tmp_path / 'serve.sqlite3'}",
         CC_VAR_DIR=str(tmp_path / "var"),
         WEB_CONCURRENCY="1",
-        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
         CC_NO_BOOTSTRAP="1",
     )
     return env
@@ -65,12 +65,24 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 @pytest.fixture
 def production_server(tmp_path):
-    """`DEBUG=off manage.py serve` on a free port, with an admin user; its URL."""
+    """`DEBUG=off manage.py serve` on a free port, with the demo's users and a week of history;
+    its URL and log."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
     env = _env(tmp_path)
     _manage(env, "migrate", "--verbosity", "0")
-    _manage(env, "createsuperuser", "--noinput", "--username", "ops", "--email", "ops@x.test")
+    # The demo's people and a week of their history (test_dashboard.demo_week), so the
+    # dashboard has charts to draw; seeded with DEBUG on, as seed_demo requires.
+    seeding = {**env, "DEBUG": "on", "DEMO_PASSWORD": PASSWORD}
+    _manage(seeding, "seed_demo", "--quiet")
+    _manage(
+        seeding,
+        "shell",
+        "-c",
+        "from django.utils import timezone\n"
+        "from tests.browser.test_dashboard import demo_week\n"
+        "demo_week(timezone.now())",
+    )
     port = _free_port()
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
@@ -138,15 +150,17 @@ def test_debug_off_serve_styles_the_admin_draws_charts_and_documents_the_api_off
         )
         header = page.locator("#header").evaluate("e => getComputedStyle(e).backgroundColor")
         assert header not in ("", "transparent", "rgba(0, 0, 0, 0)")
-        page.fill("#id_username", "ops")
+        page.fill("#id_username", "admin")
         page.fill("#id_password", PASSWORD)
         page.click("input[type=submit]")
         page.wait_for_url(f"{base}/admin/")
         assert page.locator("#user-tools").count() == 1
         page.screenshot(path=str(ARTIFACTS / "production-admin.png"))
 
+        # The dashboard's script and Chart.js load and draw its four charts.
         page.goto(f"{base}/admin/dashboard/")
-        page.wait_for_function("() => typeof window.Chart === 'function'")
+        page.wait_for_function("() => window.Chart && Object.keys(Chart.instances).length >= 4")
+        assert page.locator("canvas[data-chart-index]").count() == 4
         page.screenshot(path=str(ARTIFACTS / "production-dashboard.png"), full_page=True)
 
         # WhiteNoise served the collected files under their hashed (cacheable) names.
