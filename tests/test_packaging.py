@@ -1,12 +1,12 @@
 """Issue 14, item 1: the built wheel works on its own, as the production install makes it.
 
-Builds the wheel from this checkout, installs it into a clean virtual environment the way
-README.md's production install does (the hashed ``.ci/requirements.lock``, then the wheel with
-``--no-deps``), and runs ``migrate`` and ``seed_demo`` from it on a temporary SQLite database,
-in a directory outside the checkout: the wheel must carry the demo data, templates and static
-files, and runtime files (``var/``) must land in the working directory, never in
-site-packages. Needs the package index (or its cache) for the locked dependencies.
-"""
+Builds the sdist and from it the wheel (``uv build``), installs the wheel into a clean virtual
+environment the way README.md's production install does (the hashed ``.ci/requirements.lock``,
+then the wheel with ``--no-deps``), and runs ``migrate`` and ``seed_demo`` from it on a
+temporary SQLite database, in a directory outside the checkout: the wheel must carry the demo
+data, templates and static files, and runtime files (``var/``) must land in the working
+directory, never in site-packages. Needs the package index (or its cache) for the locked
+dependencies."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def installed_wheel(tmp_path_factory) -> Path:
     """A clean venv with the locked runtime dependencies and the freshly built wheel; its python."""
     base = tmp_path_factory.mktemp("wheel")
     dist = base / "dist"
-    if UV:
-        _run([UV, "build", "--wheel", "--quiet", "--out-dir", str(dist), str(ROOT)])
+    if UV:  # sdist first, then the wheel from it: the release path, no stale build/ dir
+        _run([UV, "build", "--quiet", "--out-dir", str(dist), str(ROOT)])
     else:
         _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)])
     (wheel,) = dist.glob("cc_rules-*.whl")
