@@ -40,7 +40,9 @@ for version in ${CC_PYTHONS:-3.11 3.12 3.13}; do
         continue
     fi
     venv="$work/py$version"
-    if ! (
+    # Not `if ! ( … )`: bash ignores `set -e` inside a condition, so a failed install would pass.
+    set +e
+    (
         set -e
         if [[ -x "$uv" ]]; then
             "$uv" venv --quiet --python "$python" "$venv"
@@ -59,7 +61,10 @@ for version in ${CC_PYTHONS:-3.11 3.12 3.13}; do
             DJANGO_SETTINGS_MODULE=cc_rules.settings "$venv/bin/python" -m django check >/dev/null
         "$venv/bin/python" -c "from cc_rules.embedded_redis import redis_server_binary as b; \
 import subprocess; print(subprocess.run([b(), '--version'], capture_output=True, text=True).stdout.split()[2])"
-    ); then
+    )
+    status=$?
+    set -e
+    if ((status != 0)); then
         failed+=("$version")
         echo "--- Python $version ($python): FAILED" >&2
         continue
