@@ -65,12 +65,16 @@ def ensure_database(url: str, *, fresh: bool = False) -> bool:
     return False
 
 
+BENCH_HISTORY_KEY = "bench-only-history-key-not-for-production-use"
+
+
 def production_env(url: str, broker_url: str | None = None) -> dict[str, str]:
     """Settings as in production (DEBUG off: no query log, no browsable API), on ``url``."""
     env = {
         "DATABASE_URL": url,
         "DEBUG": "off",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-not-for-production"),
+        "CC_HISTORY_KEY": os.environ.get("CC_HISTORY_KEY", BENCH_HISTORY_KEY),
         "SECURE_SSL_REDIRECT": "off",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "LOG_LEVEL": "WARNING",
@@ -118,9 +122,9 @@ def create_agents(n: int, prefix: str, roles=DEMO_AGENT_ROLES) -> list[dict]:
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
-    from cc_rules.models import Agent, AgentChannelState, Role
+    from cc_rules.models import Agent, AgentChannelState, ApiToken, Role
+    from cc_rules.models.tokens import PREFIX_LENGTH, default_expiry, digest_of, new_secret
     from cc_rules.selectors import effective_rules
 
     User = get_user_model()
@@ -145,12 +149,23 @@ def create_agents(n: int, prefix: str, roles=DEMO_AGENT_ROLES) -> list[dict]:
             batch_size=5000,
         )
         agents = list(Agent.objects.filter(user__username__in=names).select_related("user", "role"))
-        Token.objects.bulk_create(
-            [Token(user=a.user, key=Token.generate_key()) for a in agents],
+        # Secrets are shown once: a fresh token per agent and run (the last run's are dropped).
+        ApiToken.objects.filter(user__in=users.values(), device="bench").delete()
+        tokens = {a.user_id: new_secret() for a in agents}
+        expires = default_expiry()
+        ApiToken.objects.bulk_create(
+            [
+                ApiToken(
+                    user_id=user_id,
+                    digest=digest_of(secret),
+                    prefix=secret[:PREFIX_LENGTH],
+                    device="bench",
+                    expires=expires,
+                )
+                for user_id, secret in tokens.items()
+            ],
             batch_size=5000,
-            ignore_conflicts=True,
         )
-        tokens = dict(Token.objects.filter(user__in=users.values()).values_list("user_id", "key"))
         now = timezone.now()
         AgentChannelState.objects.bulk_create(
             [
@@ -211,7 +226,13 @@ def fill_history(agent_ids: list[int], per_agent: int, *, days: float = 30) -> f
             """,
             {"ids": agent_ids, "n": per_agent, "span": days * 86400.0},
         )
-        Agent.objects.filter(pk__in=agent_ids).update(history_seq=per_agent)
+        # the heads onto each agent's last row (the head trigger wants that row to exist)
+        cursor.execute(
+            f"UPDATE {Agent._meta.db_table} SET history_seq = %(n)s, "
+            f"history_head = md5(id::text || '/' || %(n)s::text) || repeat('0', 32) "
+            f"WHERE id = ANY(%(ids)s::bigint[])",
+            {"ids": agent_ids, "n": per_agent},
+        )
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {table}")
     return time.perf_counter() - started

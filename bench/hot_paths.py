@@ -134,24 +134,31 @@ def measured_session(db: dict, prefix: str) -> AgentSession:
     os.environ["CC_THROTTLE_USER_WRITES"] = "1000000/second"
     common.ensure_database(common.database_url(db["name"]), fresh=db is common.SMALL)
     common.setup_django(common.database_url(db["name"]))
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
     from cc_rules.models import Contact
 
     common.ensure_population(db["agents"], db["history_agents"], db["per_agent"])
     me = common.create_agents(1, f"{prefix}{time.time_ns()}-", roles=("blended",))[0]
-    router, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username="router"))
     contact = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
-    sess = AgentSession(me["token"], router.key, me["username"], "chat", contact)
+    sess = AgentSession(me["token"], token_of("router"), me["username"], "chat", contact)
     sess.login_ready()
     return sess
 
 
-def token_of(username: str) -> str:
-    """The user's API token (made if missing): ``settle``'s way to act as the routed agent."""
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+_SECRETS: dict[tuple[str, str], str] = {}
 
-    user = get_user_model().objects.get(username=username)
-    return Token.objects.get_or_create(user=user)[0].key
+
+def token_of(username: str) -> str:
+    """A live API token of the user (issued if this process has none that is still in the
+    database): ``settle``'s way to act as the routed agent."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from cc_rules.models import ApiToken
+    from cc_rules.models.tokens import digest_of
+
+    key = (str(connection.settings_dict["NAME"]), username)
+    secret = _SECRETS.get(key)
+    if secret is None or not ApiToken.objects.filter(digest=digest_of(secret)).exists():
+        user = get_user_model().objects.get(username=username)
+        secret = _SECRETS[key] = ApiToken.issue(user, device="bench")[1]
+    return secret

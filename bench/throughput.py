@@ -66,18 +66,18 @@ def prepare(agents: int, broker_url: str) -> tuple[list[dict], str, int]:
     common.setup_django(url, broker_url)
     from django.contrib.auth import get_user_model
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
     from bench.urls import CREATE_TABLE
-    from cc_rules.models import Contact
+    from cc_rules.models import ApiToken, Contact
 
     rows = common.ensure_population(agents, 0, 0)
     with connection.cursor() as cursor:
         cursor.execute(CREATE_TABLE)
-    router, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username="router"))
+    router = get_user_model().objects.get(username="router")
+    _, router_token = ApiToken.issue(router, device="bench")
     contact = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
     connection.close()
-    return rows, router.key, contact
+    return rows, router_token, contact
 
 
 class Gunicorn:

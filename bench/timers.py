@@ -220,6 +220,9 @@ def main() -> int:
         "CC_SWEEP_INTERVAL": "1",
         "DEBUG": "off",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only"),
+        "CC_HISTORY_KEY": os.environ.get(
+            "CC_HISTORY_KEY", "bench-only-history-key-not-for-production-use"
+        ),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -66,6 +67,7 @@ def _page(request: HttpRequest, template: str, tab: str, **context: Any) -> Http
         ("time", "Time in status", reverse("dashboard:time-in-status")),
         ("live", "Live board", reverse("dashboard:live")),
         ("history", "History", reverse("dashboard:history")),
+        ("integrity", "Integrity", reverse("dashboard:integrity")),
     ]
     return render(
         request,
@@ -264,4 +266,56 @@ def history_page(request: HttpRequest) -> HttpResponse:
         newest="?" + urlencode(query) if before else None,
         csv_url=reverse("audit-status-changes") + "?" + urlencode({**query, "format": "csv"}),
         agents=list(agents),
+    )
+
+
+# --- integrity: signed checkpoints of the chain heads (docs/audit.md) ----------------------------
+CHECKPOINTS_SHOWN = 20
+
+
+@dashboard_view
+def integrity_page(request: HttpRequest) -> HttpResponse:
+    """Read-only: the newest signed checkpoints (is each signature valid?) and the current chain
+    heads compared with the newest one (a head behind it means rows were cut and the chain
+    wound back). The full row-by-row check is ``verify_history`` / ``GET /audit/verify/``."""
+    from cc_rules.services import checkpoints
+
+    files = []
+    for path in checkpoints.checkpoint_files()[:CHECKPOINTS_SHOWN]:
+        try:
+            found, problem = checkpoints.read_checkpoint(path), ""
+        except checkpoints.CheckpointError as exc:
+            found, problem = None, str(exc)
+        files.append({"name": path.name, "checkpoint": found, "problem": problem})
+    latest, latest_problem = checkpoints.latest_checkpoint()
+    compared = []
+    if latest is not None:
+        names = dict(Agent.objects.values_list("id", "user__username"))
+        current = {
+            pk: (seq, head)
+            for pk, seq, head in Agent.objects.values_list("id", "history_seq", "history_head")
+        }
+        for pk, (seq, head) in sorted(latest.heads.items()):
+            now_seq, now_head = current.get(pk, (None, None))
+            if now_seq is None:
+                verdict = "agent gone"
+            elif now_seq < seq:
+                verdict = f"REWOUND: rows seq {now_seq + 1}..{seq} missing"
+            elif now_seq == seq and now_head != head:
+                verdict = "DIFFERS from the checkpoint"
+            else:
+                verdict = "ok"
+            compared.append(
+                {"agent": names.get(pk, pk), "saved": seq, "now": now_seq, "verdict": verdict}
+            )
+    return _page(
+        request,
+        "cc_admin/dashboard/integrity.html",
+        "integrity",
+        files=files,
+        latest=latest,
+        latest_problem=latest_problem,
+        compared=compared,
+        broken=[c for c in compared if c["verdict"] != "ok"],
+        directory=settings.CC_CHECKPOINT_DIR,
     )

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", dashboard.time_in_status_page, name="time-in-status"),
     path("live/", dashboard.live_board, name="live"),
     path("history/", dashboard.history_page, name="history"),
+    path("integrity/", dashboard.integrity_page, name="integrity"),
 ]

@@ -15,10 +15,11 @@ class CcRulesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (rules-version bumps)
-        from .services import deactivation
+        from . import checks, signals  # noqa: F401  (system checks; rules-version bumps)
+        from .services import deactivation, tokens
 
         deactivation.connect()  # deactivating an agent or user logs them off (the service)
+        tokens.connect()  # a password change or a deactivation revokes the user's API tokens
 
         # Connected after django.contrib.auth's own handler, so the permissions exist.
         post_migrate.connect(_ensure_groups, sender=self)

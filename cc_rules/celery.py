@@ -67,4 +67,9 @@ def _beat_schedule(sender: Celery, **kwargs: object) -> None:
         },
         # Expired keys are ignored at once; this only keeps the table small.
         "purge-idempotency-keys": {"task": "cc_rules.purge_idempotency", "schedule": 3600.0},
+        # Signed heads outside the database: a rewind of the ledger shows against them.
+        "checkpoint-history": {
+            "task": "cc_rules.checkpoint_history",
+            "schedule": settings.CC_CHECKPOINT_INTERVAL,
+        },
     }

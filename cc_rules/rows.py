@@ -27,10 +27,18 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from cc_rules.choices import OPEN_STATES
-from cc_rules.models import Agent, AgentChannelState, Contact, Interaction, Role, RulesVersion
+from cc_rules.models import (
+    Agent,
+    AgentChannelState,
+    ApiToken,
+    Contact,
+    Interaction,
+    Role,
+    RulesVersion,
+)
+from cc_rules.models.tokens import digest_of
 from cc_rules.permissions_setup import COMPLIANCE, ROUTER, SUPERVISOR
 
 
@@ -187,6 +195,10 @@ def append_history(row: Model, agent: Model) -> None:
     ORM twin: ``row.save(); Agent.objects.filter(pk=agent.pk).update(history_seq=row.seq,
     history_head=row.hash)``. On PostgreSQL one statement (a data-modifying WITH), elsewhere
     the same two statements as fixed SQL.
+
+    The UPDATE joins the inserted row (``FROM appended``), so the row is in the table before
+    the agent's row is updated: the head's trigger (``models.guards.HEAD_FORWARD_ONLY``) sees
+    it and lets the head move onto it.
     """
     if connection.vendor != "postgresql":
         insert(row)
@@ -194,10 +206,11 @@ def append_history(row: Model, agent: Model) -> None:
         return
     sql, values = insert_statement(row)
     found = fetch_one(
-        f"WITH appended AS ({sql} RETURNING id) UPDATE {table(type(agent))} "
-        f"SET history_seq = %s, history_head = %s WHERE id = %s "
-        f"RETURNING (SELECT id FROM appended)",
-        [*values, row.seq, row.hash, agent.pk],
+        f"WITH appended AS ({sql} RETURNING id, agent_id, seq, hash) "
+        f"UPDATE {table(type(agent))} a SET history_seq = appended.seq, "
+        f"history_head = appended.hash FROM appended "
+        f"WHERE a.id = %s AND appended.agent_id = a.id RETURNING appended.id",
+        [*values, agent.pk],
     )
     saved(row, found[0])
 
@@ -359,29 +372,30 @@ def _sql() -> str:
         f"ON g.id = m.group_id WHERE m.user_id = u.id AND g.name = %s)"
     )
     return (
-        f"SELECT {select_list(Token, 't')}, {select_list(User, 'u')}, "
+        f"SELECT {select_list(ApiToken, 't')}, {select_list(User, 'u')}, "
         f"{select_list(Agent, 'a')}, {select_list(Role, 'r')}, "
         + ", ".join(in_group for _ in KNOWN_GROUPS)
-        + f" FROM {table(Token)} t JOIN {table(User)} u ON u.id = t.user_id"
+        + f" FROM {table(ApiToken)} t JOIN {table(User)} u ON u.id = t.user_id"
         f" LEFT JOIN {table(Agent)} a ON a.user_id = u.id"
         f" LEFT JOIN {table(Role)} r ON r.id = a.role_id"
-        f" WHERE t.key = %s"
+        f" WHERE t.digest = %s"
     )
 
 
-def load_token(key: str) -> Token | None:
-    """ORM twin: ``Token.objects.select_related("user", "user__agent__role").get(key=key)`` plus
-    ``user.groups.filter(name=…).exists()`` for each known group.
+def load_token(key: str) -> ApiToken | None:
+    """ORM twin: ``ApiToken.objects.select_related("user", "user__agent__role")
+    .get(digest=digest_of(key))`` plus ``user.groups.filter(name=…).exists()`` for each known
+    group. Expired tokens are found too (the caller tells expired from unknown).
 
     The token with ``token.user``, ``user.agent`` (or its absence) and ``agent.role`` loaded,
     and ``user._cc_known_groups`` answering ``in_group`` for the three known groups."""
-    row = fetch_one(_sql(), [*KNOWN_GROUPS, key])
+    row = fetch_one(_sql(), [*KNOWN_GROUPS, digest_of(key)])
     if row is None:
         return None
     User = get_user_model()
     at = 0
-    token = hydrate(Token, row, at)
-    at += width(Token)
+    token = hydrate(ApiToken, row, at)
+    at += width(ApiToken)
     user = hydrate(User, row, at)
     at += width(User)
     agent = hydrate(Agent, row, at)

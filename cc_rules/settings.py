@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -59,7 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from static files, no CDN
@@ -80,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns an admin login refused by django-axes into its lockout page (429).
+    "axes.middleware.AxesMiddleware",
     "cc_rules.api.middleware.RequestIdMiddleware",
     # Innermost: owns the transaction around the view for requests with Idempotency-Key.
     "cc_rules.api.idempotency.IdempotencyMiddleware",
@@ -170,6 +173,30 @@ STORAGES = {
 }
 LOGIN_URL = "admin:login"
 
+# API tokens (cc_rules/models/tokens.py): one per login and device, hashed at rest; they expire
+# this many hours after login and are revoked on logout, password change and deactivation.
+CC_TOKEN_TTL_HOURS = env.int("CC_TOKEN_TTL_HOURS", default=12)
+
+# Login lockout (django-axes; README "Security"): the admin login and POST /api/v1/auth/token/
+# refuse an address+username pair after CC_LOGIN_FAILURE_LIMIT wrong passwords, even with the
+# right one, for CC_LOGIN_COOLOFF_MINUTES (each failure during the lockout starts it again).
+# Per address *and* username: an attacker elsewhere cannot lock the real user out. Every failure
+# is kept (admin: "Axes" → access attempts / access failures).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("CC_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("CC_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every command; lockouts are still logged
+if env.int("NUM_PROXIES", default=0):
+    # Behind N trusted proxies: the client address is the one the outermost proxy saw.
+    AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES")
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -182,7 +209,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cc_rules.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "cc_rules.api.pagination.CursorPage",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "cc_rules.api.errors.exception_handler",
@@ -195,25 +222,76 @@ REST_FRAMEWORK = {
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+
+
+def _project_version() -> str:
+    """pyproject.toml's ``[project] version`` (a source checkout), else the installed one's."""
+    import importlib.metadata
+    import tomllib
+
+    pyproject = BASE_DIR / "pyproject.toml"
+    if pyproject.exists():
+        return tomllib.loads(pyproject.read_text())["project"]["version"]
+    try:
+        return importlib.metadata.version("cc-rules")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+# The OpenAPI schema (cc_rules/api/schema.py; docs/openapi.json is its committed snapshot, see
+# `manage.py openapi_snapshot`). Its version is the project's: bump it in pyproject.toml for a
+# breaking change of the API.
 SPECTACULAR_SETTINGS = {
     "TITLE": "cc-rules API",
-    "DESCRIPTION": "Rules engine for contact-center agents: sessions, offers, wrap-up, audit.",
-    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Rules engine for contact-center agents: sessions, offers, wrap-up, audit. JSON in, "
+        "JSON out; a request body with a field its schema does not list is refused (400 "
+        "`invalid`). Every 4xx is an `Error` with a stable `code`."
+    ),
+    "VERSION": _project_version(),
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and Redoc from drf-spectacular-sidecar's static files: the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # One name per choice set (the same channel/status lists appear in several serializers).
+    "GET_LIB_DOC_EXCLUDES": "cc_rules.api.schema.lib_doc_excludes",
+    # The labelled choice sets; cc_rules.api.schema.name_enums merges the same values from any
+    # other field (the engine's CHANNELS tuple, a model's choices) into these names.
     "ENUM_NAME_OVERRIDES": {
-        "ChannelEnum": "cc_rules.engine.rulebook.CHANNELS",
+        "ChannelEnum": "cc_rules.choices.ChannelCode",
         "StatusEnum": "cc_rules.choices.Status",
         "RequestableStatusEnum": "cc_rules.choices.RequestableStatus",
+        "InteractionStateEnum": "cc_rules.choices.InteractionState",
+        "CauseEnum": "cc_rules.choices.Cause",
+        "EventEnum": "cc_rules.choices.Event",
+        "DirectionEnum": "cc_rules.choices.Direction",
+        "InteractionKindEnum": "cc_rules.choices.Kind",
+        "EndHowEnum": "cc_rules.choices.EndHow",
+        "ContactPointKindEnum": "cc_rules.choices.ContactPointKind",
+        "ReasonCodeEnum": "cc_rules.api.serializers.REASON_CODES",
+        # The same channels without labels (serializers use the engine's tuple); merged into
+        # ChannelEnum by name_enums.
+        "ChannelCodeEnum": "cc_rules.engine.rulebook.CHANNELS",
     },
+    "TAGS": [
+        {"name": "auth", "description": "Tokens: log in, log out."},
+        {"name": "me", "description": "The calling agent: session, channel status, DND."},
+        {"name": "interactions", "description": "Offers, outbound work, actions, wrap-up."},
+        {"name": "messages", "description": "Chat transcripts and the contact points in them."},
+        {"name": "contacts", "description": "Contact look-up."},
+        {"name": "decisions", "description": "What an offer would answer now (no side effects)."},
+        {"name": "im", "description": "Instant messages between colleagues (never stored)."},
+        {"name": "agents", "description": "Supervisors: their teams' agents."},
+        {"name": "audit", "description": "Compliance: history, time in status, verification."},
+    ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "cc_rules.api.schema.name_enums",
         "cc_rules.api.schema.document_conventions",
+        "cc_rules.api.schema.name_inline_schemas",
+        "cc_rules.api.schema.markdown_descriptions",
+        "cc_rules.api.schema.check_operation_ids",
     ],
 }
 
@@ -232,6 +310,16 @@ CC_IM_TTL_SECONDS = env.int("CC_IM_TTL_SECONDS", default=86400)
 CC_IDEMPOTENCY_TTL_HOURS = env.int("CC_IDEMPOTENCY_TTL_HOURS", default=24)
 # Status history rows older than this many days may be archived (R16; `archive_history`).
 CC_HISTORY_RETENTION_DAYS = env.int("CC_HISTORY_RETENTION_DAYS", default=730)
+# Where archive_history writes its files and verify reads their manifests (docs/audit.md).
+CC_ARCHIVE_DIR = Path(env.str("CC_ARCHIVE_DIR", default=str(VAR_DIR / "archive")))
+# The key of the ledger's HMAC-SHA256 chain and of the signed checkpoints (docs/audit.md). It is
+# never stored in the database. With DEBUG on (development, tests) a fixed, public dev key stands
+# in; with DEBUG off and no key the system check cc_rules.E001 refuses to run.
+DEV_HISTORY_KEY = "cc-rules development history key: NOT SECRET, set CC_HISTORY_KEY"
+CC_HISTORY_KEY = env.str("CC_HISTORY_KEY", default="") or (DEV_HISTORY_KEY if DEBUG else "")
+# Signed checkpoints of every agent's chain head, written outside the database (docs/audit.md).
+CC_CHECKPOINT_DIR = Path(env.str("CC_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints")))
+CC_CHECKPOINT_INTERVAL = env.float("CC_CHECKPOINT_INTERVAL", default=3600.0)
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
 
 # --- Security (production: DEBUG off) -------------------------------------------------------

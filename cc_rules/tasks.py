@@ -38,3 +38,12 @@ def purge_idempotency() -> int:
     from cc_rules.api.idempotency import purge_expired
 
     return purge_expired()
+
+
+@shared_task(name="cc_rules.checkpoint_history", ignore_result=True, expires=600)
+def checkpoint_history() -> str:
+    """Write a signed checkpoint of every agent's chain head (every CC_CHECKPOINT_INTERVAL
+    seconds, from the beat; docs/audit.md). Returns the file's name."""
+    from cc_rules.services.checkpoints import write_checkpoint
+
+    return write_checkpoint().name

@@ -13,12 +13,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cc_rules import selectors
 from cc_rules.models import Channel, RulesVersion
 from cc_rules.reference_data import ensure_reference_data
+from tests.factories import token_for
 
 PG_ONLY = (
     "needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks for parallel "
@@ -67,7 +67,7 @@ def _reference_data(request):
     ensure_reference_data(Channel, RulesVersion)
     if settings.IS_POSTGRES:
         with connection.cursor() as cursor:  # never run a test with history protection lifted
-            cursor.execute("RESET cc_rules.archiving")
+            cursor.execute("RESET session_replication_role")
     yield
 
 
@@ -75,16 +75,28 @@ def _reference_data(request):
 def _allow_flush_of_protected_history(request, _reference_data):
     """Let a transactional test's final flush TRUNCATE the protected history table.
 
-    Test-only: the history triggers let rows go only while ``cc_rules.archiving`` is on
-    (DECISIONS.md, "Engineering"); we turn it on just before pytest-django flushes, and off
-    again at the start of every test so no test runs with protection lifted.
+    Test-only: the history triggers let rows go only inside the archiving function
+    (docs/audit.md), and TRUNCATE never; the test database's superuser skips every trigger with
+    ``session_replication_role = replica`` just before pytest-django flushes, and it is reset
+    at the start of every test so no test runs with protection lifted.
     """
     if not settings.IS_POSTGRES or not _uses_db(request) or not _is_transactional(request):
         yield
         return
     yield
     with connection.cursor() as cursor:
-        cursor.execute("SET cc_rules.archiving = 'on'")
+        cursor.execute("SET session_replication_role = replica")
+
+
+@pytest.fixture(autouse=True)
+def _audit_dirs(request, settings):
+    """Archives and checkpoints of a test go to its own ``tmp_path`` (the same directory the
+    test gets when it asks for ``tmp_path``), never to var/."""
+    if not _uses_db(request):
+        return
+    tmp_path = request.getfixturevalue("tmp_path")
+    settings.CC_ARCHIVE_DIR = tmp_path
+    settings.CC_CHECKPOINT_DIR = tmp_path / "checkpoints"
 
 
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -148,8 +160,7 @@ def api():
         client = APIClient()
         if username is not None:
             user = get_user_model().objects.get(username=username)
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
         return client
 
     return make

@@ -19,19 +19,20 @@ already has (tests/conftest.py, ``_reference_data``).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from factory.django import DjangoModelFactory
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cc_rules.engine.rulebook import RULES
 from cc_rules.models import (
     Agent,
     AgentChannelState,
+    ApiToken,
     Contact,
     ContactPoint,
     Interaction,
@@ -40,6 +41,7 @@ from cc_rules.models import (
     Rule,
     Workbin,
 )
+from cc_rules.models.tokens import PREFIX_LENGTH, digest_of
 from cc_rules.permissions_setup import AGENT, COMPLIANCE, ROUTER, SUPERVISOR, ensure_groups
 
 PASSWORD = "pw-for-tests"
@@ -305,9 +307,25 @@ def client_for(who=None) -> APIClient:
         user = get_user_model().objects.get(username=who)
     else:
         user = who
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
+
+
+def token_for(user) -> str:
+    """The secret of ``user``'s test API token, made if missing (as DRF's
+    ``Token.objects.get_or_create`` was): the secret is derived from the user so every client of
+    a test presents the same token. Real secrets are random (``services.tokens.issue``)."""
+    secret = f"test-{user.pk}-{user.get_username()}"
+    ApiToken.objects.get_or_create(
+        digest=digest_of(secret),
+        defaults={
+            "user": user,
+            "prefix": secret[:PREFIX_LENGTH],
+            "device": "tests",
+            "expires": timezone.now() + timedelta(days=365),
+        },
+    )
+    return secret
 
 
 def a_router(username: str = "router", **fields: Any):

@@ -24,6 +24,7 @@ def _production_env(**overrides: str) -> dict[str, str]:
         DEBUG="off",
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="cc.example.com",
+        CC_HISTORY_KEY=secrets.token_urlsafe(48),
     )
     env.update(overrides)
     return env
@@ -99,3 +100,14 @@ def test_a_deployment_without_a_secret_key_does_not_start(tmp_path):
     result = _run(["manage.py", "check"], _production_env(SECRET_KEY=""), tmp_path)
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_a_deployment_without_a_history_key_is_refused(tmp_path):
+    """The ledger's HMAC key comes from the environment; with DEBUG off there is no default."""
+    result = _run(["manage.py", "check"], _production_env(CC_HISTORY_KEY=""), tmp_path)
+    assert result.returncode != 0
+    assert "cc_rules.E001" in result.stderr + result.stdout
+    assert "CC_HISTORY_KEY is not set" in result.stderr + result.stdout
+    short = _run(["manage.py", "check"], _production_env(CC_HISTORY_KEY="short"), tmp_path)
+    assert short.returncode != 0
+    assert "cc_rules.E002" in short.stderr + short.stdout

@@ -90,7 +90,12 @@ def test_the_wheel_seeds_the_demo_from_site_packages_with_var_in_the_working_dir
 
 def test_the_wheel_collects_its_static_files_for_production(installed_wheel, tmp_path):
     """Admin CSS, the dashboards' Chart.js and Swagger UI (sidecar) are all in the install."""
-    env = _clean_env(DEBUG="off", SECRET_KEY="x" * 60, CC_VAR_DIR=str(tmp_path / "var"))
+    env = _clean_env(
+        DEBUG="off",
+        SECRET_KEY="x" * 60,
+        CC_HISTORY_KEY="k" * 48,
+        CC_VAR_DIR=str(tmp_path / "var"),
+    )
     _run(
         [str(installed_wheel), "-m", "django", "collectstatic", "--noinput", "-v", "0"],
         cwd=tmp_path,

@@ -221,14 +221,51 @@ class VerifyBody(serializers.Serializer):
     first_broken = serializers.IntegerField(allow_null=True, help_text="Id of the first bad row.")
     rows_checked = serializers.IntegerField()
     problem = serializers.CharField(allow_blank=True, help_text="Why the row is broken.")
+    # Only when not intact: where the break is.
+    agent = serializers.CharField(
+        allow_null=True, required=False, help_text="Username of the broken chain's agent."
+    )
+    seq = serializers.IntegerField(
+        allow_null=True, required=False, help_text="Seq of the first bad row."
+    )
+    missing_range = serializers.ListField(
+        child=serializers.IntegerField(),
+        min_length=2,
+        max_length=2,
+        allow_null=True,
+        required=False,
+        help_text="`[first, last]` seqs of the agent's chain that are gone with no archive "
+        "covering them (cut from the start, the end, or the whole chain), else null.",
+    )
+
+    @classmethod
+    def of(cls, result) -> dict:
+        body = {
+            "intact": result.intact,
+            "first_broken": result.first_broken,
+            "rows_checked": result.rows_checked,
+            "problem": result.problem,
+        }
+        if not result.intact:
+            body["agent"] = (
+                Agent.objects.filter(pk=result.agent_id)
+                .values_list("user__username", flat=True)
+                .first()
+            )
+            body["seq"] = result.seq
+            body["missing_range"] = list(result.missing) if result.missing else None
+        data = cls(body).data
+        return {key: value for key, value in data.items() if key in body}  # intact: four keys
 
 
 @extend_schema(
     tags=["audit"],
     summary="Verify the history's hash chain",
     description=(
-        "Recomputes every row's SHA-256 and checks `seq` continuity and `prev_hash` linkage "
-        "per agent (rows archived away start the chain at the oldest remaining row). Streams "
+        "Recomputes every row's keyed hash (HMAC-SHA256) and checks `seq` continuity and "
+        "`prev_hash` linkage per agent, every agent's chain head against its last row, archived "
+        "ranges only against the archive manifests, and the heads against the newest signed "
+        "checkpoint (docs/audit.md). Names the first broken row, or the missing range. Streams "
         "the whole ledger: use `agent` to check one agent."
     ),
     parameters=[OpenApiParameter("agent", str, description="Agent username (default: all).")],
@@ -240,7 +277,7 @@ class VerifyView(AuditView):
     def get(self, request: Request) -> Response:
         username = request.query_params.get("agent")
         result = verify_chain(agent_named(username).pk if username else None)
-        return Response(VerifyBody(result).data)
+        return Response(VerifyBody.of(result))
 
 
 # --- rule changes -------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ class DecisionOfferView(APIView):
     """
 
     @extend_schema(
-        request=DecisionRequest, responses={200: DecisionSerializer} | errors(400, 401, 403)
+        operation_id="decideOffer",
+        request=DecisionRequest,
+        responses={200: DecisionSerializer} | errors(400, 401, 403),
     )
     def post(self, request: Request) -> Response:
         data = validated(DecisionRequest, request)

@@ -17,12 +17,17 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from cc_rules.api.authentication import TokenExpired
+from cc_rules.api.throttling import LoginLocked
 from cc_rules.services.errors import ServiceError
 from cc_rules.services.sessions import is_transient
 
 log = logging.getLogger(__name__)
 
 _CODES: dict[type[exceptions.APIException], str] = {
+    # Subclasses with codes of their own first (API.md, "Authentication").
+    TokenExpired: "token_expired",
+    LoginLocked: "login_locked",
     exceptions.NotAuthenticated: "not_authenticated",
     exceptions.AuthenticationFailed: "not_authenticated",
     exceptions.PermissionDenied: "forbidden",

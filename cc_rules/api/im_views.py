@@ -25,6 +25,7 @@ class ImSendView(APIView):
     permission_classes = [IsAgent]
 
     @extend_schema(
+        operation_id="sendIm",
         request=ImRequest,
         responses={202: OpenApiResponse(description="relayed; never stored")}
         | errors(400, 401, 403, 404),

@@ -7,8 +7,24 @@ from typing import Any
 
 from rest_framework import serializers
 
-from cc_rules.choices import RequestableStatus, Status
+from cc_rules.choices import (
+    ContactPointKind,
+    Direction,
+    EndHow,
+    InteractionState,
+    Kind,
+    RequestableStatus,
+    Status,
+)
+from cc_rules.engine import reasons
 from cc_rules.engine.rulebook import CHANNELS
+
+# Every decision and refusal code of the engine (``ReasonCodeEnum`` in the OpenAPI schema).
+REASON_CODES = tuple(
+    value
+    for name, value in vars(reasons).items()
+    if name.isupper() and isinstance(value, str) and not name.startswith("SYSTEM_")
+)
 
 
 def _wrong_json_type(field: serializers.Field, value: Any) -> str | None:
@@ -141,7 +157,7 @@ class InteractionCreateRequest(StrictSerializer):
     contact = serializers.IntegerField(
         min_value=1, max_value=2**62, required=False, allow_null=True
     )
-    direction = serializers.ChoiceField(choices=["inbound", "outbound"])
+    direction = serializers.ChoiceField(choices=Direction.choices)
     agent = serializers.CharField(required=False, allow_null=True, max_length=150)
     extension = serializers.RegexField(
         r"^[0-9]{2,15}$", required=False, allow_null=True, max_length=15
@@ -151,7 +167,7 @@ class InteractionCreateRequest(StrictSerializer):
 
 
 class EndRequest(StrictSerializer):
-    how = serializers.ChoiceField(choices=["hangup", "chat_ended", "sent", "workbin"])
+    how = serializers.ChoiceField(choices=EndHow.choices)
     workbin = serializers.CharField(required=False, allow_null=True, max_length=64)
 
 
@@ -171,21 +187,21 @@ class ImRequest(StrictSerializer):
 class DecisionRequest(StrictSerializer):
     agent = serializers.CharField(max_length=150)
     channel = serializers.ChoiceField(choices=CHANNELS)
-    direction = serializers.ChoiceField(choices=["inbound", "outbound"], required=False)
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False)
 
 
 class InteractionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    channel = serializers.CharField(source="channel_id")
+    channel = serializers.ChoiceField(choices=CHANNELS, source="channel_id")
     contact = serializers.IntegerField(source="contact_id", allow_null=True)
-    direction = serializers.CharField()
-    state = serializers.CharField()
+    direction = serializers.ChoiceField(choices=Direction.choices)
+    state = serializers.ChoiceField(choices=InteractionState.choices)
     agent = serializers.CharField(source="agent.user.username")
     parent = serializers.IntegerField(source="parent_id", allow_null=True)
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Kind.choices)
     forwarded_from = serializers.CharField(allow_null=True)
     to = serializers.CharField(source="to_address", allow_null=True)
-    how = serializers.CharField(source="end_how", allow_null=True)
+    how = serializers.ChoiceField(choices=EndHow.choices, source="end_how", allow_null=True)
     workbin = serializers.CharField(source="workbin.name", read_only=True, allow_null=True)
     created_at = serializers.DateTimeField()
     accepted_at = serializers.DateTimeField(allow_null=True)
@@ -196,10 +212,10 @@ class InteractionSerializer(serializers.Serializer):
 
 
 class ContactPointSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["phone", "email"])
+    kind = serializers.ChoiceField(choices=ContactPointKind.choices)
     value = serializers.CharField()
     allowed = serializers.BooleanField()
-    code = serializers.CharField()
+    code = serializers.ChoiceField(choices=REASON_CODES)
     rule = serializers.CharField(allow_null=True)
 
 
@@ -224,7 +240,7 @@ class ContactSerializer(serializers.Serializer):
 
 class DecisionSerializer(serializers.Serializer):
     allowed = serializers.BooleanField()
-    code = serializers.CharField()
+    code = serializers.ChoiceField(choices=REASON_CODES)
     rule = serializers.CharField(allow_null=True)
     forwarded_to = serializers.CharField(
         allow_null=True,
@@ -235,7 +251,9 @@ class DecisionSerializer(serializers.Serializer):
 
 
 class ImMessageSerializer(serializers.Serializer):
-    """``{"from", "text", "at"}``; ``from`` is a Python keyword, hence ``get_fields``."""
+    """An instant message from a colleague."""
+
+    # ``from`` is a Python keyword, hence ``get_fields``.
 
     def get_fields(self):
         return {

@@ -1,8 +1,10 @@
 """Rate limits (issue 7; DECISIONS.md "Engineering"), kept in Redis, failing open.
 
-- ``LoginIPThrottle`` and ``LoginUsernameThrottle`` on ``POST /auth/token/``: ``CC_THROTTLE_LOGIN``
-  (default ``10/minute``) per client IP and, separately, per username, so neither one address
-  trying many names nor many addresses trying one name gets far (brute force).
+- ``LoginIPThrottle`` on ``POST /auth/token/``: ``CC_THROTTLE_LOGIN`` (default ``10/minute``)
+  per client IP, so one address trying many names does not get far. Wrong passwords for one
+  name are django-axes' business (``LoginLocked``, settings ``AXES_*``): it locks the address
+  *and* username pair out, so an attacker elsewhere cannot lock the real user out (issue 15;
+  an earlier per-username counter here did exactly that).
 - ``UserWritesThrottle`` (REST_FRAMEWORK ``DEFAULT_THROTTLE_CLASSES``): ``CC_THROTTLE_USER_WRITES``
   (default ``50/second``) per user on unsafe methods; reads are not limited; the router service
   account is exempt (it fires offers for everybody).
@@ -26,6 +28,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection
+from rest_framework.exceptions import Throttled
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -145,20 +148,20 @@ class LoginIPThrottle(RedisRateThrottle):
         return "ip:" + _hashed(self.get_ident(request) or "")
 
 
-class LoginUsernameThrottle(RedisRateThrottle):
-    """``CC_THROTTLE_LOGIN`` per username tried, whatever the address."""
+class LoginLocked(Throttled):
+    """429 ``login_locked``: this address and username are locked out (django-axes) until the
+    cool-off ends; ``Retry-After`` says when. Raised by the token view when ``authenticate``
+    was refused by axes."""
 
-    scope = "login"
+    default_detail = "Too many failed logins from this address for this user; try again later."
+    default_code = "login_locked"
 
-    def ident(self, request: Any, view: Any) -> str | None:
-        try:
-            data = request.data
-        except Exception:  # unparsable body: the view answers 400; the IP limit still counts
-            return None
-        username = data.get("username") if hasattr(data, "get") else None
-        if not isinstance(username, str) or not username:
-            return None
-        return "user:" + _hashed(username.strip().casefold())
+    @classmethod
+    def for_request(cls, request: Any) -> LoginLocked:
+        from axes.helpers import get_cool_off  # imported late: axes reads settings at import
+
+        cool_off = get_cool_off(request)
+        return cls(wait=cool_off.total_seconds() if cool_off else None)
 
 
 class UserWritesThrottle(RedisRateThrottle):

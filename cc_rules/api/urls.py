@@ -2,11 +2,13 @@
 
 from django.urls import path
 
-from . import contact_views, decision_views, im_views, message_views, views
+from . import contact_views, decision_views, im_views, message_views, token_views, views
 from . import interaction_views as iv
 
 urlpatterns = [
-    path("auth/token/", views.TokenView.as_view(), name="token"),
+    path("auth/token/", token_views.TokenView.as_view(), name="token"),
+    path("auth/tokens/", token_views.TokenListView.as_view(), name="tokens"),
+    path("auth/tokens/<int:pk>/", token_views.TokenDetailView.as_view(), name="token-detail"),
     path("me/", views.MeView.as_view(), name="me"),
     path("me/effective-rules/", views.MeEffectiveRulesView.as_view(), name="me-effective-rules"),
     path("me/login/", views.MeLoginView.as_view(), name="me-login"),

@@ -5,8 +5,6 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status as http
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,7 +18,6 @@ from cc_rules.services.errors import NotFound
 
 from . import presenters
 from .pagination import CursorPage
-from .parsers import JSONParser
 from .permissions import IsAgent, IsSupervisor, agent_of
 from .serializers import ChannelStateSerializer as ChannelState
 from .serializers import (
@@ -32,10 +29,8 @@ from .serializers import (
     LoginRequest,
     MeSerializer,
     StatusRequest,
-    StrictSerializer,
     out,
 )
-from .throttling import LoginIPThrottle, LoginUsernameThrottle
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="invalid"),
@@ -73,36 +68,6 @@ def validated(serializer_class, request: Request) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-class TokenRequest(StrictSerializer, AuthTokenSerializer):
-    """DRF's credentials check, refusing undocumented fields like every other request."""
-
-
-class TokenView(ObtainAuthToken):
-    """``POST /auth/token/`` {username, password} → {token}.
-
-    Brute force: ``CC_THROTTLE_LOGIN`` per client IP and per username (cc_rules/api/throttling.py).
-    """
-
-    serializer_class = TokenRequest
-    parser_classes = [JSONParser]  # JSON in, like every endpoint (DRF's default adds forms)
-    throttle_classes = [LoginIPThrottle, LoginUsernameThrottle]
-
-    @extend_schema(
-        request={
-            "application/json": {
-                "type": "object",
-                "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
-                "required": ["username", "password"],
-            }
-        },
-        responses={200: {"type": "object", "properties": {"token": {"type": "string"}}}}
-        | errors(400),
-        auth=[],
-    )
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
 
 
 class AgentView(APIView):

@@ -5,10 +5,12 @@ from .channels import Channel, Contact, ContactPoint, Workbin
 from .history import IdempotencyRecord, StatusChange
 from .interactions import Interaction, Message
 from .rules import ReasonCode, Role, Rule, RulesVersion
+from .tokens import ApiToken
 
 __all__ = [
     "Agent",
     "AgentChannelState",
+    "ApiToken",
     "Channel",
     "Contact",
     "ContactPoint",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -15,6 +16,7 @@ from cc_rules.choices import Status
 from cc_rules.engine.reasons import SYSTEM_LOGIN
 
 from .channels import Channel
+from .guards import HEAD_FORWARD_ONLY, SealedTrigger
 from .rules import Role
 
 extension_validator = RegexValidator(r"^[0-9]{2,15}$", "An extension is 2 to 15 digits.")
@@ -51,6 +53,17 @@ class Agent(models.Model):
 
     class Meta:
         ordering = ["user__username"]
+        triggers = [
+            # The chain head is protected like the ledger rows (docs/audit.md): it moves only
+            # forward, onto a row that is there; a plain UPDATE winding it back is refused.
+            SealedTrigger(
+                name="history_head_forward",
+                operation=pgtrigger.Update,
+                when=pgtrigger.Before,
+                condition=pgtrigger.AnyChange("history_seq", "history_head"),
+                func=HEAD_FORWARD_ONLY,
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.user.username

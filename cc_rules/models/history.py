@@ -10,12 +10,7 @@ from cc_rules.choices import Cause, Event
 
 from .agents import Agent
 from .channels import Channel
-
-# The one documented bypass (DECISIONS.md, "Engineering"): `archive_history` runs
-# `SET LOCAL cc_rules.archiving = 'on'` before deleting rows it has written to an archive.
-NOT_ARCHIVING = pgtrigger.Condition(
-    "current_setting('cc_rules.archiving', true) IS DISTINCT FROM 'on'"
-)
+from .guards import NOT_ARCHIVER, SealedProtect, SealedTrigger
 
 
 class StatusChange(models.Model):
@@ -25,7 +20,8 @@ class StatusChange(models.Model):
     change, under the agent's row lock, which also guards the chain head on ``Agent``. ``at``
     is the database clock read once per service call (``clock_timestamp()``), so the previous
     status's duration is exactly ``next.at - row.at``. On PostgreSQL, triggers refuse UPDATE,
-    DELETE and TRUNCATE.
+    TRUNCATE, and DELETE except inside the archiving function (``models.guards``, the one
+    documented bypass: the archive command's own database role; docs/audit.md).
     """
 
     seq = models.BigIntegerField(help_text="Position in the agent's chain, from 1.")
@@ -57,16 +53,15 @@ class StatusChange(models.Model):
             models.Index(fields=["at", "id"], name="history_at"),
         ]
         triggers = [
-            pgtrigger.Protect(name="history_no_update", operation=pgtrigger.Update),
-            pgtrigger.Protect(
-                name="history_no_delete", operation=pgtrigger.Delete, condition=NOT_ARCHIVING
+            SealedProtect(name="history_no_update", operation=pgtrigger.Update),
+            SealedProtect(
+                name="history_no_delete", operation=pgtrigger.Delete, condition=NOT_ARCHIVER
             ),
-            pgtrigger.Trigger(
+            SealedTrigger(
                 name="history_no_truncate",
                 operation=pgtrigger.Truncate,
                 level=pgtrigger.Statement,
                 when=pgtrigger.Before,
-                condition=NOT_ARCHIVING,
                 func="RAISE EXCEPTION 'pgtrigger: Cannot truncate % table', TG_TABLE_NAME;",
             ),
         ]

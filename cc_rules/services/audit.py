@@ -24,11 +24,16 @@ Time-in-status semantics (API.md "Compliance", DECISIONS.md):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
+from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from cc_rules.choices import Event, Status
@@ -36,7 +41,7 @@ from cc_rules.models import Agent, Interaction, StatusChange
 from cc_rules.models.agents import GENESIS_HASH
 from cc_rules.permissions_setup import COMPLIANCE, SUPERVISOR
 from cc_rules.selectors import db_now
-from cc_rules.services.history import row_hash
+from cc_rules.services.history import row_hash, same_hash
 
 DND = "dnd"
 HANDLING = "handling"
@@ -75,7 +80,9 @@ def can_read_audit(user: Any) -> bool:
 # --- verification -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VerifyResult:
-    """The outcome of walking the chain: ``first_broken`` is a row id (or ``None``)."""
+    """The outcome of walking the chain: ``first_broken`` is a row id (or ``None``), and
+    ``missing`` the range of seqs ``(first, last)`` of an agent that are gone with no archive
+    covering them (rows cut from the start, the end, or all of a chain)."""
 
     intact: bool
     first_broken: int | None
@@ -83,6 +90,7 @@ class VerifyResult:
     agent_id: int | None = None
     seq: int | None = None
     problem: str = ""
+    missing: tuple[int, int] | None = None
 
 
 def verify_chain(
@@ -90,48 +98,214 @@ def verify_chain(
     *,
     chunk_size: int = CHUNK_SIZE,
     archive_heads: dict[int, tuple[int, str]] | None = None,
+    archive_dir: Path | None = None,
+    checkpoint_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyResult:
-    """Recompute every row's hash and check ``seq`` continuity and ``prev_hash`` linkage.
+    """Check every agent's chain against its head, its archives and the newest checkpoint.
 
-    Rows are streamed in (agent, seq) order, so memory stays constant however long the ledger.
-    An agent's oldest remaining row starts the walk: ``seq`` 1 must link to the genesis hash;
-    a later ``seq`` means older rows were archived, and its ``prev_hash`` is taken as the start
-    (or checked against ``archive_heads`` — ``{agent id: (seq, hash)}`` of the last archived
-    row — when the caller has the archive manifests). The agent's chain head
-    (``Agent.history_seq``/``history_head``, read first) must be reached, so rows cut from the
-    end are found too; rows appended while we walk are simply checked as well.
+    Per agent (ascending id; every agent, with rows or not):
+
+    - each row's keyed hash (``history.row_hash``, HMAC under ``CC_HISTORY_KEY``) and its link
+      to the previous row (``seq`` continuity, ``prev_hash``);
+    - the oldest remaining row: ``seq`` 1 starts from the genesis hash; a later ``seq`` is
+      accepted only if the archive manifests in ``archive_dir`` (default ``CC_ARCHIVE_DIR``)
+      cover seq 1 to the row before it, ending at its ``prev_hash`` — else the missing range is
+      reported (``archive_heads``, ``{agent: (seq, hash)}``, adds the older direct check);
+    - the chain head on ``Agent``: the last row must be it; rows cut from the end, rows past
+      the head, or a head with no rows at all (and no archive ending at it) are reported;
+    - the newest signed checkpoint in ``checkpoint_dir`` (default ``CC_CHECKPOINT_DIR``): a head
+      behind the checkpoint's, or a row that differs from it, is reported, and so is a newest
+      checkpoint file whose signature fails.
+
+    Rows are streamed in (agent, seq) order, in one REPEATABLE READ snapshot on PostgreSQL when
+    the caller is not already in a transaction. ``progress`` is called with the number of rows
+    checked so far after each chunk of ``chunk_size`` rows, and once at the end.
     """
-    heads_qs = Agent.objects.all()
-    if agent_id is not None:
-        heads_qs = heads_qs.filter(pk=agent_id)
-    heads = {
-        pk: (seq, head)
-        for pk, seq, head in heads_qs.values_list("id", "history_seq", "history_head")
-    }
-    rows = StatusChange.objects.order_by("agent_id", "seq")
-    if agent_id is not None:
-        rows = rows.filter(agent_id=agent_id)
+    from cc_rules.services.audit_archive import archive_ranges
+    from cc_rules.services.checkpoints import latest_checkpoint
 
-    checked = 0
-    prev: StatusChange | None = None
-    for row in rows.iterator(chunk_size=chunk_size):
-        if prev is not None and prev.agent_id != row.agent_id:
-            problem = _tail_problem(prev, heads)
+    checkpoint, checkpoint_problem = latest_checkpoint(checkpoint_dir)
+    with _snapshot() as consistent:
+        # After the snapshot: an archive that commits later still shows its rows to us, and
+        # one that committed before has written its manifest before committing.
+        ranges, archive_problems = archive_ranges(Path(archive_dir or settings.CC_ARCHIVE_DIR))
+        walk = _Walk(
+            chunk_size=chunk_size,
+            progress=progress,
+            ranges=ranges,
+            archive_problems=archive_problems,
+            archive_heads=archive_heads,
+            checkpoint=checkpoint,
+            consistent=consistent,
+        )
+        result = walk.run(agent_id)
+    if result is None and checkpoint_problem:
+        result = VerifyResult(
+            intact=False, first_broken=None, rows_checked=walk.checked, problem=checkpoint_problem
+        )
+    if progress is not None:
+        progress(walk.checked)
+    return result or VerifyResult(intact=True, first_broken=None, rows_checked=walk.checked)
+
+
+@contextmanager
+def _snapshot() -> Iterator[bool]:
+    """One consistent snapshot for the walk when we own the transaction (PostgreSQL)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield False
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor.execute("SELECT 1")  # the snapshot is taken here
+        yield True
+
+
+class _Walk:
+    def __init__(self, *, chunk_size, progress, ranges, archive_problems, archive_heads,
+                 checkpoint, consistent) -> None:  # fmt: skip
+        self.chunk_size = chunk_size
+        self.progress = progress
+        self.ranges = ranges
+        self.archive_problems = archive_problems
+        self.archive_heads = archive_heads
+        self.checkpoint = checkpoint
+        self.consistent = consistent
+        self.checked = 0
+
+    def run(self, agent_id: int | None) -> VerifyResult | None:
+        agents = Agent.objects.order_by("id")
+        rows = StatusChange.objects.order_by("agent_id", "seq")
+        if agent_id is not None:
+            agents = agents.filter(pk=agent_id)
+            rows = rows.filter(agent_id=agent_id)
+        heads = {pk: (seq, head) for pk, seq, head in agents.values_list(
+            "id", "history_seq", "history_head")}  # fmt: skip
+        groups = groupby(rows.iterator(chunk_size=self.chunk_size), key=attrgetter("agent_id"))
+        pending = next(groups, None)
+        for pk, head in heads.items():
+            while pending is not None and pending[0] < pk:  # rows of no agent: cannot be (FK)
+                pending = next(groups, None)
+            agent_rows: Iterable[StatusChange] = ()
+            if pending is not None and pending[0] == pk:
+                agent_rows = pending[1]
+            result = self.agent(pk, head, agent_rows)
+            if result is not None:
+                return result
+            if agent_rows:
+                pending = next(groups, None)
+        if self.checkpoint is not None and agent_id is None:
+            for pk in sorted(set(self.checkpoint.heads) - set(heads)):
+                return self.broken(
+                    pk, None, f"agent {pk} is in checkpoint {self.checkpoint.name} but is gone"
+                )
+        return None
+
+    def broken(self, agent_id, row, problem, missing=None, seq=None) -> VerifyResult:
+        return VerifyResult(
+            intact=False,
+            first_broken=row.pk if row is not None else None,
+            rows_checked=self.checked,
+            agent_id=agent_id,
+            seq=row.seq if row is not None else seq,
+            problem=problem,
+            missing=missing,
+        )
+
+    def agent(self, pk: int, head: tuple[int, str], rows: Iterable[StatusChange]):
+        head_seq, head_hash = head
+        saved = self.checkpoint.heads.get(pk) if self.checkpoint else None
+        prev: StatusChange | None = None
+        for row in rows:
+            self.checked += 1
+            if self.progress is not None and self.checked % self.chunk_size == 0:
+                self.progress(self.checked)
+            if prev is None:
+                problem = link_problem(None, row, self.archive_heads)
+                if not problem and row.seq > 1:
+                    missing = self.uncovered(pk, row.seq - 1, row.prev_hash)
+                    if missing:
+                        return self.broken(pk, row, missing[1], missing=missing[0])
+            else:
+                problem = link_problem(prev, row, None)
+            if not problem and not same_hash(row_hash(row), row.hash):
+                problem = (
+                    "its stored hash does not match its contents under the history key (the "
+                    "row was altered, forged or re-hashed without the key)"
+                )
+            if not problem and row.seq > head_seq:
+                head_seq, head_hash = self.fresh_head(pk, head_seq, head_hash)
+                if row.seq > head_seq:
+                    problem = f"it lies past the agent's chain head (seq {head_seq})"
+            if not problem and saved and row.seq == saved[0] and row.hash != saved[1]:
+                problem = f"it differs from checkpoint {self.checkpoint.name}"
             if problem:
-                return _broken(prev, checked, problem)
-            prev = None
-        checked += 1
-        problem = link_problem(prev, row, archive_heads)
-        if not problem and row_hash(row) != row.hash:
-            problem = "its stored hash does not match its contents (the row was altered)"
-        if problem:
-            return _broken(row, checked, problem)
-        prev = row
-    if prev is not None:
-        problem = _tail_problem(prev, heads)
-        if problem:
-            return _broken(prev, checked, problem)
-    return VerifyResult(intact=True, first_broken=None, rows_checked=checked)
+                return self.broken(pk, row, problem)
+            prev = row
+        if prev is None:
+            if head_seq > 0:
+                missing = self.uncovered(pk, head_seq, head_hash)
+                if missing:
+                    return self.broken(
+                        pk,
+                        None,
+                        f"the agent's chain head is seq {head_seq} but it has no rows: "
+                        + missing[1],
+                        missing=missing[0],
+                        seq=head_seq,
+                    )
+        elif prev.seq < head_seq:
+            return self.broken(
+                pk,
+                prev,
+                f"the chain ends at seq {prev.seq} but the agent's head is seq {head_seq} "
+                f"(rows seq {prev.seq + 1}..{head_seq} are missing)",
+                missing=(prev.seq + 1, head_seq),
+            )
+        elif prev.seq == head_seq and prev.hash != head_hash:
+            return self.broken(pk, prev, "the last row's hash differs from the agent's chain head")
+        if saved and head_seq < saved[0]:
+            return self.broken(
+                pk,
+                prev,
+                f"the agent's chain head is seq {head_seq} but checkpoint {self.checkpoint.name} "
+                f"({self.checkpoint.created_at:%Y-%m-%d %H:%M:%S} UTC) recorded seq {saved[0]}: "
+                f"rows seq {head_seq + 1}..{saved[0]} were cut and the chain wound back",
+                missing=(head_seq + 1, saved[0]),
+                seq=head_seq,
+            )
+        return None
+
+    def fresh_head(self, pk: int, seq: int, head: str) -> tuple[int, str]:
+        """Outside one snapshot a row past the head may be a write that landed since the head
+        was read: read the head again."""
+        if self.consistent:
+            return seq, head
+        return Agent.objects.filter(pk=pk).values_list("history_seq", "history_head").get()
+
+    def uncovered(self, pk: int, last: int, last_hash: str) -> tuple[tuple[int, int], str] | None:
+        """``None`` if the archives cover seq 1..``last`` of agent ``pk`` in one linked run
+        ending at ``last_hash``; else the missing range and why."""
+        covered, covered_hash = 0, GENESIS_HASH
+        for first_seq, first_prev, last_seq, last_seq_hash in self.ranges.get(pk, ()):
+            if first_seq != covered + 1 or first_prev != covered_hash or covered >= last:
+                break
+            covered, covered_hash = last_seq, last_seq_hash
+        if covered == last and covered_hash == last_hash:
+            return None
+        note = ""
+        if self.archive_problems:
+            note = " (manifests failing their checks: " + "; ".join(self.archive_problems) + ")"
+        if covered < last:
+            return (covered + 1, last), (
+                f"rows seq {covered + 1}..{last} are missing and no archive manifest covers "
+                f"them{note}"
+            )
+        return (last, last), (
+            f"the archives do not end at seq {last} with the hash the chain continues from: "
+            f"rows were cut or altered around seq {last}{note}"
+        )
 
 
 def link_problem(
@@ -156,26 +330,6 @@ def link_problem(
     if row.prev_hash != prev.hash:
         return f"prev_hash does not match the hash of seq {prev.seq}"
     return ""
-
-
-def _tail_problem(last: StatusChange, heads: dict[int, tuple[int, str]]) -> str:
-    head_seq, head_hash = heads.get(last.agent_id, (0, GENESIS_HASH))
-    if last.seq < head_seq:
-        return f"the chain ends at seq {last.seq} but the agent's head is seq {head_seq}"
-    if last.seq == head_seq and last.hash != head_hash:
-        return "the last row's hash differs from the agent's chain head"
-    return ""
-
-
-def _broken(row: StatusChange, checked: int, problem: str) -> VerifyResult:
-    return VerifyResult(
-        intact=False,
-        first_broken=row.pk,
-        rows_checked=checked,
-        agent_id=row.agent_id,
-        seq=row.seq,
-        problem=problem,
-    )
 
 
 # --- time in status -----------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """Archiving the status ledger (R16): rows older than the retention go to a verified file.
 
 The ``archive_history`` command is the one documented way rows leave the ledger (DECISIONS.md,
-"Engineering"): it never uses ``pgtrigger.ignore``; the protect trigger lets a DELETE through
-only after ``SET LOCAL cc_rules.archiving = 'on'`` in the archiving transaction.
+"Engineering"; docs/audit.md): on PostgreSQL it deletes through the SECURITY DEFINER function
+``cc_rules_archive_history`` owned by the role ``cc_rules_archiver``, the only ``current_user``
+the protect trigger lets DELETE; the function deletes only a prefix of one agent's chain ending
+at the archived head.
 
-File format (``cc_rules.history.v1``): gzip'd JSON lines. ``{"kind": "row", "id",
+File format (``cc_rules.history.v2``): gzip'd JSON lines. ``{"kind": "row", "id",
 "agent_username", "hash", "fields"}`` per row in (agent, seq) order, where ``fields`` is exactly
-``cc_rules.services.history.row_fields(row)`` (so ``sha256(canonical(fields)) == hash``), then
+``cc_rules.services.history.row_fields(row)`` (so ``HMAC-SHA256(key, canonical(fields)) ==
+hash``; format v1, written before migration 0006, used plain SHA-256), then
 one ``{"kind": "head", "agent", "username", "seq", "hash", "rows"}`` per agent: the chain head
 the remaining rows continue from. A ``.manifest.json`` beside it holds the file's SHA-256, the
 row count, the cutoff and the same heads.
@@ -22,14 +25,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Max, Min, Q
 
 from cc_rules.models import Agent, StatusChange
-from cc_rules.services.audit import CHUNK_SIZE, link_problem
-from cc_rules.services.history import canonical, row_fields, row_hash
+from cc_rules.models.guards import ARCHIVE_FUNCTION
+from cc_rules.services.audit import link_problem
+from cc_rules.services.history import keyed_hash, plain_hash, row_fields, row_hash, same_hash
 
-ARCHIVE_FORMAT = "cc_rules.history.v1"
+CHUNK_SIZE = 2000
+ARCHIVE_FORMAT = "cc_rules.history.v2"  # row hashes keyed (HMAC-SHA256)
+FORMATS = {"cc_rules.history.v1": plain_hash, ARCHIVE_FORMAT: keyed_hash}
 
 
 class ArchiveError(Exception):
@@ -56,8 +62,9 @@ def archive_history(*, before: datetime, out_dir: Path, now: datetime) -> Archiv
     2. the file ends with one ``head`` line per agent (seq and hash of its last archived row),
        and a manifest beside it records the file's SHA-256, the row count and the heads;
     3. the file is read back: digest, row count, every hash and link, and the heads must match;
-    4. only then ``SET LOCAL cc_rules.archiving = 'on'`` lets the protect trigger pass, and
-       exactly the archived rows are deleted; any other count rolls everything back.
+    4. only then are exactly the archived rows deleted, on PostgreSQL per agent through the
+       archiving function (the protect trigger's one door); any other count rolls everything
+       back.
 
     On any failure the file and manifest are removed and no row is deleted.
     """
@@ -117,13 +124,10 @@ def archive_history(*, before: datetime, out_dir: Path, now: datetime) -> Archiv
             read_back = read_archive(manifest)
             if read_back != {a: (seq, h) for a, (seq, h, _n, _u) in heads.items()}:
                 raise ArchiveError("the archive read back does not match what was written")
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL cc_rules.archiving = 'on'")
-            deleted, _ = StatusChange.objects.filter(old).delete()
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL cc_rules.archiving = 'off'")
+            deleted = _delete_archived(
+                {a: (seq, h) for a, (seq, h, _n, _u) in heads.items()},
+                StatusChange.objects.filter(old),
+            )
             if deleted != rows:
                 raise ArchiveError(f"{deleted} rows matched for deletion, {rows} were archived")
     except BaseException:
@@ -136,6 +140,27 @@ def archive_history(*, before: datetime, out_dir: Path, now: datetime) -> Archiv
         manifest=manifest,
         heads={a: (seq, h) for a, (seq, h, _n, _u) in heads.items()},
     )
+
+
+def _delete_archived(heads: dict[int, tuple[int, str]], rows) -> int:
+    """Delete each agent's archived prefix (through its archived head)."""
+    if connection.vendor != "postgresql":
+        return rows.delete()[0]
+    deleted = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regprocedure(%s)", [f"{ARCHIVE_FUNCTION}(bigint, bigint, text)"])
+        if cursor.fetchone()[0] is None:
+            raise ArchiveError(
+                f"the archiving function {ARCHIVE_FUNCTION} is missing: a superuser must create "
+                "it (docs/audit.md, 'The archiving role')"
+            )
+        for agent, (seq, head) in sorted(heads.items()):
+            try:
+                cursor.execute(f"SELECT {ARCHIVE_FUNCTION}(%s, %s, %s)", [agent, seq, head])
+            except DatabaseError as exc:  # e.g. this role may not execute it (docs/audit.md)
+                raise ArchiveError(f"the archiving function refused: {exc}") from exc
+            deleted += cursor.fetchone()[0]
+    return deleted
 
 
 def _write_archive(path: Path, rows) -> dict[int, tuple[int, str, int, str]]:
@@ -178,13 +203,23 @@ def read_archive(manifest_path: Path) -> dict[int, tuple[int, str]]:
     rows are a contiguous, linked run, and that the ``head`` lines, the manifest's heads and
     the row count all agree. Raises ``ArchiveError`` on the first mismatch.
     """
+    return _read(manifest_path)[0]
+
+
+Range = tuple[int, str, int, str]  # (first seq, its prev_hash, last seq, its hash)
+
+
+def _read(manifest_path: Path) -> tuple[dict[int, tuple[int, str]], dict[int, Range]]:
+    """``read_archive``'s checks; returns the heads and each agent's archived range."""
     manifest = json.loads(manifest_path.read_text())
     path = manifest_path.parent / manifest["file"]
-    if manifest.get("format") != ARCHIVE_FORMAT:
+    hash_of = FORMATS.get(manifest.get("format"))
+    if hash_of is None:
         raise ArchiveError(f"{manifest_path.name}: unknown format {manifest.get('format')!r}")
     if _sha256(path) != manifest["sha256"]:
         raise ArchiveError(f"{path.name}: SHA-256 differs from the manifest")
     last: dict[int, tuple[int, str]] = {}
+    first: dict[int, tuple[int, str]] = {}
     counts: dict[int, int] = defaultdict(int)
     file_heads: dict[int, tuple[int, str]] = {}
     with gzip.open(path, "rt", encoding="utf-8") as lines:
@@ -195,11 +230,12 @@ def read_archive(manifest_path: Path) -> dict[int, tuple[int, str]]:
                 continue
             fields = line["fields"]
             agent, seq = fields["agent"], fields["seq"]
-            if hashlib.sha256(canonical(fields)).hexdigest() != line["hash"]:
+            if not same_hash(hash_of(fields), line["hash"]):
                 raise ArchiveError(f"{path.name} line {number}: row {line['id']} hash mismatch")
             if agent in last and (seq, fields["prev"]) != (last[agent][0] + 1, last[agent][1]):
                 raise ArchiveError(f"{path.name} line {number}: row {line['id']} breaks the chain")
             last[agent] = (seq, line["hash"])
+            first.setdefault(agent, (seq, fields["prev"]))
             counts[agent] += 1
     manifest_heads = {h["agent"]: (h["seq"], h["hash"]) for h in manifest["heads"]}
     if not (last == file_heads == manifest_heads):
@@ -208,7 +244,25 @@ def read_archive(manifest_path: Path) -> dict[int, tuple[int, str]]:
         raise ArchiveError(
             f"{path.name}: {sum(counts.values())} rows, manifest says so many: {manifest['rows']}"
         )
-    return last
+    return last, {a: (*first[a], *last[a]) for a in last}
+
+
+def archive_ranges(directory: Path) -> tuple[dict[int, list[Range]], list[str]]:
+    """Every agent's archived ranges over the manifests in ``directory`` (ascending), and the
+    problems of manifests that failed their checks (those cover nothing)."""
+    ranges: dict[int, list[Range]] = defaultdict(list)
+    problems: list[str] = []
+    if not directory.is_dir():
+        return {}, []
+    for manifest in sorted(directory.glob("*.manifest.json")):
+        try:
+            _heads, found = _read(manifest)
+        except (ArchiveError, OSError, ValueError, KeyError, TypeError) as exc:
+            problems.append(f"{manifest.name}: {exc}")
+            continue
+        for agent, r in found.items():
+            ranges[agent].append(r)
+    return {a: sorted(rs) for a, rs in ranges.items()}, problems
 
 
 def archive_heads(directory: Path) -> dict[int, tuple[int, str]]:

@@ -12,13 +12,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_save
-from rest_framework.authtoken.models import Token
 
 from cc_rules import selectors
 from cc_rules.choices import Cause, InteractionState
 from cc_rules.engine import decide
 from cc_rules.models import Agent, Interaction
 
+from . import tokens
 from .sessions import AgentResult, session_for
 from .status import log_off_everything
 from .work import transition
@@ -48,7 +48,7 @@ def agent_deactivate(agent_id: int, *, actor: Any, request_id: str) -> AgentResu
         if agent.is_active:
             Agent.objects.filter(pk=agent_id).update(is_active=False)
             agent.is_active = False
-        Token.objects.filter(user_id=agent.user_id).delete()
+        tokens.revoke_all(agent.user_id)
         return sess.result()
 
 

@@ -4,15 +4,24 @@ Rows are built and appended by the one writer (``cc_rules.services.ledger``) und
 row lock, which is also the lock on the chain head (``Agent.history_seq``/``history_head``):
 two writers for one agent serialise on it, so the chain can never fork. ``at`` is the service's
 ``now``, read from the database clock once after the locks were taken.
+
+A row's hash is HMAC-SHA256 of its canonical fields under ``CC_HISTORY_KEY`` (the environment,
+never the database), so rows edited and re-hashed forward by someone without the key no longer
+verify. Rows written before the key existed (plain SHA-256) were re-chained under the key by
+migration 0006; only archive files of format v1 keep plain SHA-256 (docs/audit.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from cc_rules.models import StatusChange
 
@@ -52,5 +61,34 @@ def row_fields(row: StatusChange) -> dict[str, Any]:
     }
 
 
+def history_key() -> bytes:
+    """``CC_HISTORY_KEY`` as bytes; refuses to hash with no key (production without the key)."""
+    key = settings.CC_HISTORY_KEY
+    if not key:
+        raise ImproperlyConfigured(
+            "CC_HISTORY_KEY is not set: the status ledger cannot be written or verified."
+        )
+    return key.encode()
+
+
+def key_id(key: bytes | None = None) -> str:
+    """A short public fingerprint of the key (which key signed a checkpoint), not the key."""
+    return hmac.new(key or history_key(), b"cc_rules key id", hashlib.sha256).hexdigest()[:16]
+
+
+def keyed_hash(fields: dict[str, Any], key: bytes | None = None) -> str:
+    """HMAC-SHA256 of the canonical fields under the history key."""
+    return hmac.new(key or history_key(), canonical(fields), hashlib.sha256).hexdigest()
+
+
+def plain_hash(fields: dict[str, Any]) -> str:
+    """The pre-0006 hash (unkeyed SHA-256): only archive files of format v1 use it."""
+    return hashlib.sha256(canonical(fields)).hexdigest()
+
+
 def row_hash(row: StatusChange) -> str:
-    return hashlib.sha256(canonical(row_fields(row))).hexdigest()
+    return keyed_hash(row_fields(row))
+
+
+def same_hash(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -6,19 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cc_rules.models import Agent, Channel, Contact, ContactPoint, Role, Rule
 from cc_rules.permissions_setup import AGENT, ROUTER, ensure_groups
+from tests.factories import token_for
 
 API = "/api/v1"
 
 
 def client(username: str) -> APIClient:
     api = APIClient()
-    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    user = get_user_model().objects.get(username=username)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return api
 
 

@@ -29,7 +29,6 @@ def db_state() -> dict:
     """Row counts of every cc_rules table (history and rule histories included), plus the live
     columns a refused request might touch in place; equal before/after = nothing changed."""
     from django.apps import apps
-    from rest_framework.authtoken.models import Token
 
     from cc_rules.models import Agent, AgentChannelState, Interaction
 
@@ -37,7 +36,6 @@ def db_state() -> dict:
         model._meta.db_table: model._default_manager.count()
         for model in apps.get_app_config("cc_rules").get_models()
     }
-    state["authtoken_token"] = Token.objects.count()
     state["live:agents"] = sorted(
         Agent.objects.values_list("pk", "dnd", "forward_to", "is_active", "extension")
     )

@@ -112,6 +112,19 @@ MATRIX: dict[tuple[str, str], Case] = {
         dict.fromkeys(ROLES, 200),
         body=lambda user: {"username": user or "alice", "password": "demo"},
     ),
+    ("token", "DELETE"): Case(
+        "/api/v1/auth/token/",
+        # Logging out: every caller revokes the token it came with.
+        {role: 401 if role == "anonymous" else 204 for role in ROLES},
+    ),
+    ("tokens", "GET"): Case(
+        "/api/v1/auth/tokens/", {role: 401 if role == "anonymous" else 200 for role in ROLES}
+    ),
+    ("token-detail", "DELETE"): Case(
+        "/api/v1/auth/tokens/{token}/",
+        # Alice's laptop token: only alice may revoke it; for everyone else it does not exist.
+        {role: {"anonymous": 401, "self": 204}.get(role, 404) for role in ROLES},
+    ),
     ("me", "GET"): Case("/api/v1/me/", agents_only()),
     ("me-effective-rules", "GET"): Case("/api/v1/me/effective-rules/", agents_only()),
     ("me-login", "POST"): Case("/api/v1/me/login/", agents_only(), body={}),

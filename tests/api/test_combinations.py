@@ -10,9 +10,8 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
-from cc_rules.models import AgentChannelState, Interaction, StatusChange
+from cc_rules.models import AgentChannelState, ApiToken, Interaction, StatusChange
 from cc_rules.selectors import db_now
 from cc_rules.services import timers
 from tests.factories import (
@@ -236,7 +235,7 @@ def test_deactivating_an_agent_logs_off_misses_offers_and_revokes_tokens():
     }
     last = rows(agent)[-1]
     assert (last.event, last.to_status, last.rule) == ("dnd", "off", "R2:agent_deactivated@default")
-    assert not Token.objects.filter(user=agent.user).exists()
+    assert not ApiToken.objects.filter(user=agent.user).exists()
     assert client.get(f"{API}/me/").status_code == 401
 
 

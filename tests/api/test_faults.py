@@ -31,9 +31,9 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
-from rest_framework.authtoken.models import Token
 
 from cc_rules.models import (
     AgentChannelState,
@@ -41,6 +41,7 @@ from cc_rules.models import (
     Interaction,
     StatusChange,
 )
+from tests.factories import token_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("demo_world")]
 
@@ -131,6 +132,7 @@ def _env(tmp_path: Path, *, database_url: str, redis_url: str, **extra: str) -> 
         CC_THROTTLE_REDIS_URL=redis_url,
         DEBUG="off",
         SECRET_KEY="faults-test-" + "x" * 50,
+        CC_HISTORY_KEY=django_settings.CC_HISTORY_KEY,  # the ledger's key: the tests' own
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="off",
         CC_VAR_DIR=str(tmp_path / "var"),
@@ -209,7 +211,7 @@ def running(*processes: Process) -> Iterator[None]:
 
 def _token(username: str) -> str:
     user = get_user_model().objects.get(username=username)
-    return Token.objects.get_or_create(user=user)[0].key
+    return token_for(user)
 
 
 def _state(username: str, channel: str) -> AgentChannelState:

@@ -7,10 +7,9 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from cc_rules.models import AgentChannelState, Contact, Interaction
+from cc_rules.models import AgentChannelState, ApiToken, Contact, Interaction
 from tests.factories import (
     BLENDED,
     REASONS,
@@ -23,6 +22,7 @@ from tests.factories import (
     a_user,
     an_agent,
     reason_codes,
+    token_for,
 )
 
 PASSWORD = "demo"  # every member of the cast logs in with it (POST /auth/token/)
@@ -38,8 +38,8 @@ def client_for(username: str | None) -> APIClient:
     client = APIClient()
     if username is None:
         return client
-    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username=username))
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    user = get_user_model().objects.get(username=username)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
 
 
@@ -74,7 +74,8 @@ def build_cast() -> None:
 def build_state() -> dict[str, int]:
     """Through the API: alice logged in on voice, e-mail and chat (ready), bob and sam logged in
     (sam ready on chat). Returns ids: ``offered`` (chat), ``active`` (chat), ``ended`` (e-mail,
-    not done), ``done`` (e-mail), ``acw`` (the voice call whose wrap-up is running), ``contact``.
+    not done), ``done`` (e-mail), ``acw`` (the voice call whose wrap-up is running), ``contact``,
+    ``token`` (the id of a second API token of alice's, her "laptop").
     """
     alice, router = client_for("alice"), client_for("router")
     contact = Contact.objects.order_by("pk").first().pk
@@ -112,4 +113,6 @@ def build_state() -> dict[str, int]:
     later = timezone.now() + timedelta(days=1)
     Interaction.objects.filter(state="offered").update(offer_deadline=later)
     AgentChannelState.objects.filter(wrap_up_deadline__isnull=False).update(wrap_up_deadline=later)
+    laptop, _ = ApiToken.issue(get_user_model().objects.get(username="alice"), device="laptop")
+    ids["token"] = laptop.pk
     return ids

@@ -46,6 +46,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     env.update(
         DEBUG="off",
         SECRET_KEY=secrets.token_urlsafe(50),
+        CC_HISTORY_KEY=secrets.token_urlsafe(48),  # required with DEBUG off (docs/audit.md)
         ALLOWED_HOSTS="localhost,127.0.0.1",
         SECURE_SSL_REDIRECT="off",  # plain HTTP on the loopback, no TLS proxy in front
         DATABASE_URL=f"sqlite:///{tmp_path / 'serve.sqlite3'}",

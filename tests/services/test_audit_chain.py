@@ -18,7 +18,7 @@ from cc_rules.management.commands.verify_history import Command as VerifyHistory
 from cc_rules.models import Agent, StatusChange
 from cc_rules.services.audit import verify_chain
 from cc_rules.services.audit_archive import ArchiveError, archive_heads, read_archive
-from cc_rules.services.history import Ctx, canonical
+from cc_rules.services.history import Ctx, keyed_hash
 from cc_rules.services.ledger import record
 from tests.factories import a_compliance_officer, an_agent, client_for
 
@@ -210,7 +210,7 @@ def test_it_archives_old_rows_into_a_verified_file_and_verify_stays_intact(alice
     assert manifest["rows"] == 4
     for line, row in zip(rows, old, strict=True):
         assert line["hash"] == row.hash
-        assert hashlib.sha256(canonical(line["fields"])).hexdigest() == row.hash
+        assert keyed_hash(line["fields"]) == row.hash  # HMAC-SHA256 under CC_HISTORY_KEY
     heads = {h["username"]: (h["seq"], h["hash"]) for h in lines if h["kind"] == "head"}
     assert heads == {"alice": (3, old[2].hash), "bob": (1, old[3].hash)}
     assert recent[0].prev_hash == old[2].hash  # the remaining chain continues the head

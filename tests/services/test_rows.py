@@ -9,10 +9,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db.models import Model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from cc_rules import rows
-from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
+from cc_rules.models import Agent, AgentChannelState, ApiToken, Interaction, StatusChange
 from cc_rules.rows import load_token
 from cc_rules.selectors import (
     active_agent_named,
@@ -68,11 +67,11 @@ def bob():
 
 
 def test_the_token_query_loads_user_agent_role_and_group_flags(alice, django_assert_num_queries):
-    token = Token.objects.create(user=alice.user)
+    token, secret = ApiToken.issue(alice.user, device="laptop")
     with django_assert_num_queries(1):
-        loaded = load_token(token.key)
+        loaded = load_token(secret)
         assert loaded.user.agent.role.name == "blended"
-    _same(loaded, Token.objects.get(pk=token.pk))
+    _same(loaded, ApiToken.objects.get(pk=token.pk))
     _same(loaded.user, get_user_model().objects.get(pk=alice.user_id))
     _same(loaded.user.agent, Agent.objects.get(pk=alice.pk))
     _same(loaded.user.agent.role, alice.role)
@@ -82,13 +81,14 @@ def test_the_token_query_loads_user_agent_role_and_group_flags(alice, django_ass
         "compliance": False,
     }
 
-    sam = Token.objects.create(user=an_agent(groups=["supervisor"]).user)
-    assert load_token(sam.key).user._cc_known_groups["supervisor"] is True
-    cora = load_token(Token.objects.create(user=a_compliance_officer()).key)
+    _, sam = ApiToken.issue(an_agent(groups=["supervisor"]).user)
+    assert load_token(sam).user._cc_known_groups["supervisor"] is True
+    cora = load_token(ApiToken.issue(a_compliance_officer())[1])
     assert cora.user._cc_known_groups == {"router": False, "supervisor": False, "compliance": True}
     with django_assert_num_queries(0), pytest.raises(Agent.DoesNotExist):
         cora.user.agent  # noqa: B018  (no agent: known without asking again)
     assert load_token("no-such-token") is None
+    assert load_token(token.digest) is None  # the stored digest is not a credential
 
 
 def test_locked_agents_clock_version_and_states_match_the_orm(alice, bob):

@@ -24,6 +24,7 @@ from typing import TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
+from django.conf import settings
 from django.db import connection
 
 from cc_rules.celery import app
@@ -174,6 +175,7 @@ class CeleryProcesses:
             "CC_SEND_WAKEUPS": "on",
             "DEBUG": "off",  # no query log growing in a long-lived worker
             "SECRET_KEY": "test-only-celery-processes",
+            "CC_HISTORY_KEY": settings.CC_HISTORY_KEY,  # the ledger's key: the tests' own
             "CONN_MAX_AGE": "0",  # no idle connection survives a test's flush
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",

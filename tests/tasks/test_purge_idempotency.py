@@ -33,4 +33,4 @@ def test_purge_idempotency_deletes_only_expired_keys():
 def test_the_beat_schedules_the_purge_and_the_sweep():
     app.loader.import_default_modules()
     tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert tasks == {"cc_rules.sweep", "cc_rules.purge_idempotency"}
+    assert tasks == {"cc_rules.sweep", "cc_rules.purge_idempotency", "cc_rules.checkpoint_history"}

@@ -19,11 +19,11 @@ import pytest
 import redis
 import requests
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from cc_rules.models import AgentChannelState, Contact, RulesVersion, StatusChange
 from cc_rules.selectors import db_now
 from cc_rules.services import wakeups
+from tests.factories import token_for
 
 from .calls import (
     FAST_HASHER,
@@ -252,8 +252,7 @@ def test_over_http_bob_times_out_after_10_s_and_alice_extends_then_marks_done(li
 
     def client(username: str) -> requests.Session:
         s = requests.Session()
-        token, _ = Token.objects.get_or_create(user=user(username))
-        s.headers["Authorization"] = f"Token {token.key}"
+        s.headers["Authorization"] = f"Token {token_for(user(username))}"
         return s
 
     bob, alice, router, cora = (client(u) for u in ("bob", "alice", "router", "cora"))

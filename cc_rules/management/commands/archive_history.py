@@ -3,10 +3,11 @@
 The cutoff is ``--before DATE`` (a date or an ISO datetime, read by the audit filters'
 ``parse_moment``: UTC unless it names an offset) or, by default, now minus
 ``CC_HISTORY_RETENTION_DAYS``. Rows older than it are written to ``--out DIR`` (default
-``var/archive``) as a gzip'd JSON-lines file with each agent's chain head and a manifest
-holding the file's SHA-256; the file is read back and verified, and only then are exactly
-those rows deleted, in one transaction, through the documented bypass
-(``SET LOCAL cc_rules.archiving = 'on'``; never ``pgtrigger.ignore``).
+``CC_ARCHIVE_DIR``, where verify looks for manifests) as a gzip'd JSON-lines file with each
+agent's chain head and a manifest holding the file's SHA-256; the file is read back and
+verified, and only then are exactly those rows deleted, in one transaction, through the one
+documented bypass: on PostgreSQL the SECURITY DEFINER function ``cc_rules_archive_history``
+owned by the role ``cc_rules_archiver`` (docs/audit.md; never ``pgtrigger.ignore``).
 ``verify_history`` reports the remaining chain intact afterwards. See
 ``cc_rules.services.audit_archive`` for the file format.
 """
@@ -36,7 +37,7 @@ class Command(BaseCommand):
             help="Archive rows older than this (default: now - CC_HISTORY_RETENTION_DAYS).",
         )
         parser.add_argument(
-            "--out", metavar="DIR", type=Path, help="Where to write (default: var/archive)."
+            "--out", metavar="DIR", type=Path, help="Where to write (default: CC_ARCHIVE_DIR)."
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Only count the rows that would be archived."
@@ -58,7 +59,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--before {before!r}: {exc}") from exc
         else:
             cutoff = now - timedelta(days=settings.CC_HISTORY_RETENTION_DAYS)
-        out_dir = out or Path(settings.VAR_DIR) / "archive"
+        out_dir = out or Path(settings.CC_ARCHIVE_DIR)
         if dry_run:
             count = StatusChange.objects.filter(at__lt=cutoff).count()
             self.stdout.write(f"{count} rows are older than {cutoff.isoformat()}.")

@@ -1,8 +1,10 @@
 """``manage.py verify_history``: is the status ledger's hash chain intact (R16)?
 
-Prints ``History intact`` with the number of rows checked, or names the first broken row and
-why, and exits with status 1. ``--archives DIR`` also checks that each agent's oldest remaining
-row continues the chain head kept in that directory's archive manifests.
+Prints ``History intact`` with the number of rows checked, or names the first broken row (or
+the missing range of an agent's chain) and why, and exits with status 1. Archived ranges are
+checked against the manifests in ``CC_ARCHIVE_DIR`` (``--archives DIR`` names another directory,
+whose manifests must then all pass their checks), and the heads against the newest signed
+checkpoint in ``CC_CHECKPOINT_DIR`` (docs/audit.md).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Command(BaseCommand):
             "--archives",
             metavar="DIR",
             type=Path,
-            help="Also check continuity with the chain heads of the archives in DIR.",
+            help="Archive manifests to check archived ranges against (default: CC_ARCHIVE_DIR).",
         )
 
     def handle(
@@ -45,7 +47,7 @@ class Command(BaseCommand):
                 heads = archive_heads(archives)
             except (ArchiveError, OSError, ValueError, KeyError) as exc:
                 raise CommandError(f"Archive check failed: {exc}") from exc
-        result = verify_chain(agent_id, archive_heads=heads)
+        result = verify_chain(agent_id, archive_heads=heads, archive_dir=archives)
         if result.intact:
             self.stdout.write(f"History intact: {result.rows_checked} rows checked.")
             return
@@ -54,8 +56,14 @@ class Command(BaseCommand):
             .values_list("user__username", flat=True)
             .first()
         )
+        who = username or result.agent_id
+        if result.first_broken is not None:
+            where = f"at row id={result.first_broken} (agent {who}, seq {result.seq})"
+        elif result.missing is not None:
+            where = f"for agent {who}: seq {result.missing[0]}..{result.missing[1]} missing"
+        else:
+            where = "in its checkpoints" if result.agent_id is None else f"for agent {who}"
         raise CommandError(
-            f"History broken at row id={result.first_broken} (agent {username or result.agent_id}, "
-            f"seq {result.seq}): {result.problem}. {result.rows_checked} rows checked.",
+            f"History broken {where}: {result.problem}. {result.rows_checked} rows checked.",
             returncode=1,
         )
