@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bench: stream 1,000,000 status-history rows as CSV in constant memory (issue 6).
+"""Bench: export 1,000,000 status-history rows as CSV in constant memory (issues 6 and 14).
 
     .venv/bin/python bench/export_csv.py [--rows 1000000] [--agents 1000]
         [--database-url postgres://postgres@127.0.0.1:5432/cc_bench_audit] [--max-rss-mb 200]
@@ -9,11 +9,13 @@ made in one ``INSERT … SELECT generate_series`` (a year of history for ``--age
 their hashes are placeholders, so ``verify_history`` would rightly call this ledger broken —
 the bench measures the export, not the chain. Re-runs reuse the rows when the count matches.
 
-Then ``GET /api/v1/audit/status-changes/?format=csv`` as a compliance user through Django's
-test client (the whole request/response path, in this process), reading the streamed body
-chunk by chunk, and prints rows exported, seconds, throughput and the process's peak RSS
-(``VmHWM``), which must stay under ``--max-rss-mb``. Also times a one-day time-in-status
-report over the same ledger.
+``GET /api/v1/audit/status-changes/?format=csv`` answers within one request only up to
+``CC_AUDIT_CSV_MAX_ROWS`` rows (issue 14): the bench times one agent's CSV through Django's
+test client and checks that the whole ledger is refused at once (400 ``export_too_large``).
+The whole ledger is then exported the way it is meant to be: an export job, run in this process
+by the task's body (``audit_jobs.run``), writing its file; it prints rows exported, seconds,
+throughput and the process's peak RSS (``VmHWM``), which must stay under ``--max-rss-mb``. Also
+times a one-day time-in-status report over the same ledger.
 """
 
 from __future__ import annotations
@@ -88,10 +90,16 @@ def ensure_rows(rows: int, agents: int) -> list[int]:
 
 
 def export(expected: int, max_rss_mb: float) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
 
+    from cc_rules.models import AuditJob
     from cc_rules.permissions_setup import COMPLIANCE, ensure_groups
+    from cc_rules.services import audit_jobs
 
     groups = ensure_groups()
     cora, _ = get_user_model().objects.get_or_create(
@@ -101,29 +109,42 @@ def export(expected: int, max_rss_mb: float) -> None:
     client = Client()
     client.force_login(cora)
 
+    url = "/api/v1/audit/status-changes/?format=csv"
+    started = time.perf_counter()
+    response = client.get(url + "&agent=bench00000")
+    assert response.status_code == 200, response.status_code
+    one = b"".join(response.streaming_content).count(b"\n") - 1
+    one_s = time.perf_counter() - started
+    started = time.perf_counter()
+    refused = client.get(url)
+    refused_ms = (time.perf_counter() - started) * 1000
+    assert refused.status_code == 400, refused.status_code
+    print(
+        f"one agent's CSV: {one:,} rows in {one_s:.2f} s (sync, bound "
+        f"{settings.CC_AUDIT_CSV_MAX_ROWS:,} rows)"
+    )
+    print(f"whole ledger:    {refused.status_code} {refused.json()['code']} in {refused_ms:.0f} ms")
+
+    settings.CC_AUDIT_EXPORT_DIR = Path(tempfile.mkdtemp(prefix="cc-export-bench-"))
+    job = AuditJob.objects.create(kind=AuditJob.Kind.EXPORT, parameters={}, requested_by=cora)
     before = common.rss_mb("VmRSS")
     peak_before = common.rss_mb("VmHWM")
     started = time.perf_counter()
-    response = client.get("/api/v1/audit/status-changes/?format=csv")
-    assert response.status_code == 200, response.status_code
-    assert response.streaming, "the export must stream"
-    lines = size = 0
-    first = b""
-    for chunk in response.streaming_content:
-        if not first:
-            first = chunk
-        lines += chunk.count(b"\n")
-        size += len(chunk)
-    response.close()
+    assert audit_jobs.run(job.pk) == "done"
     seconds = time.perf_counter() - started
-    exported = lines - 1  # the header row
+    job.refresh_from_db()
+    path = audit_jobs.export_path(job)
+    with path.open("rb") as f:
+        first = f.readline()
+    exported = job.result["rows"]
     peak = common.rss_mb("VmHWM")
     print(f"header:          {first.decode().strip()}")
-    print(f"rows exported:   {exported:,}")
-    print(f"bytes:           {size / 1e6:,.1f} MB of CSV")
+    print(f"rows exported:   {exported:,} (export job, run in this process)")
+    print(f"bytes:           {job.result['bytes'] / 1e6:,.1f} MB of CSV")
     print(f"seconds:         {seconds:.1f}  ({exported / seconds:,.0f} rows/s)")
     print(f"RSS before:      {before:.1f} MB (peak so far {peak_before:.1f} MB)")
     print(f"peak RSS:        {peak:.1f} MB (VmHWM of this process, limit {max_rss_mb:.0f} MB)")
+    path.unlink()
     assert exported == expected, f"exported {exported} rows, expected {expected}"
     assert peak < max_rss_mb, f"peak RSS {peak:.1f} MB is over {max_rss_mb} MB"
 

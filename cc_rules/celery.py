@@ -1,11 +1,16 @@
-"""The Celery app. Workers run wake-up tasks; **exactly one** beat runs the sweeper.
+"""The Celery app. Workers run wake-up tasks; **exactly one** beat runs the periodic tasks;
+every worker and the beat sweep the timers.
 
 Deployment: any number of ``celery -A cc_rules worker`` processes, and exactly one
-``celery -A cc_rules beat`` in the whole deployment. The beat only schedules ``cc_rules.sweep``
-every ``CC_SWEEP_INTERVAL`` seconds; the sweep is what guarantees that every due wrap-up timer
-and offer expiry fires. No beat: timers whose wake-up message was lost never fire. Two beats:
-still correct (sweeps claim rows with ``SKIP LOCKED`` and re-check each row's version under the
-agent's lock), just twice the sweeping work. ``manage.py serve`` runs one beat with a pidfile.
+``celery -A cc_rules beat`` in the whole deployment. The timer sweep, which guarantees that
+every due wrap-up timer and offer expiry fires, is not a task: each worker (the ``SweeperStep``
+bootstep below) and the beat (``beat_init``) run a ``cc_rules.sweeper.Sweeper`` thread that
+sweeps in-process, sharing one Redis lease so the sweep runs about once per
+``CC_SWEEP_INTERVAL`` in total. So timers keep firing with no worker (the beat sweeps) or no
+beat (the workers sweep); only with neither do they stop. The beat itself schedules only
+housekeeping (``purge_idempotency``, ``checkpoint_history``); two beats are still correct,
+they only double that.
+``manage.py serve`` runs one beat with a pidfile.
 
 Configuration is deliberate (issue 5):
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after its
@@ -17,17 +22,24 @@ Configuration is deliberate (issue 5):
 - ``visibility_timeout``: Redis hands an unacknowledged message to another consumer after this
   long. A worker holds an ETA message unacknowledged in memory until its ETA, so an ETA further
   out than the timeout would be delivered again, and a killed worker's ETA messages come back
-  only after it. Hence: ETA tasks are wake-up hints only; the beat sweeper over the deadlines in
+  only after it. Hence: ETA tasks are wake-up hints only; the sweeper over the deadlines in
   the database is the guarantee; no wake-up is sent for a deadline more than
   ``MAX_ETA_SECONDS`` ahead (a tenth of the timeout), so a healthy worker never sees a
   redelivery; and the timeout stays long (one hour) so a task that merely runs long is never
   run twice at once.
 - ``task_ignore_result``: nothing reads results; the database row is the outcome.
+- logging and task metrics: ``cc_rules/celery_signals.py`` (JSON lines, the publishing
+  request's id in each task's lines, ``cc_celery_tasks_total``, sweep lag and duration).
+- ``task_routes``: audit jobs (``cc_rules.run_audit_job``: verify and CSV export over any
+  size, minutes long) go to their own queue, ``CC_AUDIT_QUEUE`` (``audit``), consumed only by a
+  worker started with ``-Q audit`` (``serve`` runs one). The timer workers never see them, so a
+  running job never holds a pool slot a wake-up or sweep needs.
 """
 
 import os
 
-from celery import Celery
+from celery import Celery, bootsteps
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
 
@@ -52,19 +64,15 @@ app.conf.update(
 )
 app.autodiscover_tasks(["cc_rules"])
 
+# Logging through settings.LOGGING, the request id in task headers, task metrics.
+from cc_rules import celery_signals  # noqa: E402, F401
+
 
 @app.on_after_configure.connect
 def _beat_schedule(sender: Celery, **kwargs: object) -> None:
     from django.conf import settings
 
     sender.conf.beat_schedule = {
-        "sweep-deadlines": {
-            "task": "cc_rules.sweep",
-            "schedule": settings.CC_SWEEP_INTERVAL,
-            # A sweep that could not start in time (no worker free) is superseded by the next
-            # one: expired copies are dropped instead of piling up while workers are down.
-            "options": {"expires": max(5.0, settings.CC_SWEEP_INTERVAL * 5)},
-        },
         # Expired keys are ignored at once; this only keeps the table small.
         "purge-idempotency-keys": {"task": "cc_rules.purge_idempotency", "schedule": 3600.0},
         # Signed heads outside the database: a rewind of the ledger shows against them.
@@ -72,4 +80,42 @@ def _beat_schedule(sender: Celery, **kwargs: object) -> None:
             "task": "cc_rules.checkpoint_history",
             "schedule": settings.CC_CHECKPOINT_INTERVAL,
         },
+        # Export files past retention, and audit jobs whose worker died (issue 14).
+        "maintain-audit-jobs": {"task": "cc_rules.maintain_audit_jobs", "schedule": 300.0},
     }
+
+
+class SweeperStep(bootsteps.StartStopStep):
+    """Every worker runs a sweeper thread in its main process (``cc_rules.sweeper``), not in its
+    pool: it sweeps when the beat has not for a while, even if the pool is busy or Redis is
+    down. Started after the pool, so the pool's first children are not forked beside it."""
+
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, worker: object, **kwargs: object) -> None:
+        super().__init__(worker, **kwargs)
+        self.sweeper = None
+
+    def start(self, worker: object) -> None:
+        from cc_rules.sweeper import Sweeper
+
+        self.sweeper = Sweeper("worker").start()
+
+    def stop(self, worker: object) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
+            self.sweeper = None
+
+
+app.steps["worker"].add(SweeperStep)
+
+_beat_sweepers: list = []
+
+
+@beat_init.connect  # also sent by a beat embedded in a worker (``worker --beat``)
+def _beat_sweeps(sender: object = None, **kwargs: object) -> None:
+    """The beat sweeps too, and writes the heartbeat ``/readyz`` checks. Its thread is a daemon:
+    it ends with the beat process."""
+    from cc_rules.sweeper import Sweeper
+
+    _beat_sweepers.append(Sweeper("beat").start())

@@ -39,5 +39,6 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # Heartbeat files in memory, not on a disk that may stall (gunicorn's advice for containers).
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
-errorlog = "-"
+# No access log of gunicorn's own: the application logs each request (logger cc_rules.access,
+# with its request id). GUNICORN_ACCESS_LOG=- turns gunicorn's on as well.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None

@@ -30,6 +30,7 @@ READ_MODELS = [
     "workbin",
     "contact",
     "contactpoint",
+    "auditjob",
 ]
 
 

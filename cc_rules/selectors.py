@@ -221,6 +221,8 @@ def forwarded_to(extension: str | None) -> bool:
 
 def active_agent_named(username: str) -> Agent | None:
     """The active agent whose user is ``username``, with user and role; None if there is none."""
+    if "\x00" in username:  # no stored name holds NUL (PostgreSQL text cannot): absent, no SQL
+        return None
     found = rows.agents("u.username = %s", [username])
     return found[0] if found else None
 

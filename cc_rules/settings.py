@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: request latency by route and the access line (cc_rules/metrics.py, logs.py).
+    "cc_rules.api.middleware.RequestMetricsMiddleware",
     "cc_rules.api.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin CSS, dashboard charts, Swagger UI) from the web process itself.
@@ -143,7 +145,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "redis://127.0.0.1:6379/0")
 CELERY_TIMEZONE = "UTC"
-# The wrap-up sweeper's period (seconds). Exactly one beat may run (README, "Timers").
+# The timer sweep's period (seconds), shared by every worker and the beat (cc_rules/sweeper.py).
 CC_SWEEP_INTERVAL = env.float("CC_SWEEP_INTERVAL", default=1.0)
 # Throttle counters (cc_rules/api/throttling.py); a Redis that is down lets requests through.
 CC_THROTTLE_REDIS_URL = env.str("CC_THROTTLE_REDIS_URL", default=REDIS_URL or CELERY_BROKER_URL)
@@ -306,6 +308,10 @@ if CC_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
 CC_PHONE_REGION = CC_DEFAULT_REGION
 # How long an unread IM waits in Redis (R5; never in the database).
 CC_IM_TTL_SECONDS = env.int("CC_IM_TTL_SECONDS", default=86400)
+# Bounds of one agent's IM inbox, unacknowledged messages and their bytes (issue 15): a message
+# that would pass either is refused (429 `inbox_full`). Redis holds at most agents x bytes.
+CC_IM_INBOX_MAX_MESSAGES = env.int("CC_IM_INBOX_MAX_MESSAGES", default=200)
+CC_IM_INBOX_MAX_BYTES = env.int("CC_IM_INBOX_MAX_BYTES", default=256 * 1024)
 # Idempotency keys are kept this long (API.md, "Conventions").
 CC_IDEMPOTENCY_TTL_HOURS = env.int("CC_IDEMPOTENCY_TTL_HOURS", default=24)
 # Status history rows older than this many days may be archived (R16; `archive_history`).
@@ -322,7 +328,36 @@ CC_CHECKPOINT_DIR = Path(env.str("CC_CHECKPOINT_DIR", default=str(VAR_DIR / "che
 CC_CHECKPOINT_INTERVAL = env.float("CC_CHECKPOINT_INTERVAL", default=3600.0)
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
 
+# --- Health (/healthz, /readyz: cc_rules/health.py) -----------------------------------------
+# /readyz fails when the last timer sweep (or the beat's heartbeat) is older than this ...
+CC_READYZ_SWEEP_MAX_AGE = env.float(
+    "CC_READYZ_SWEEP_MAX_AGE", default=max(10.0, 10 * CC_SWEEP_INTERVAL)
+)
+# ... or when a wrap-up timer or offer is overdue by more than this many seconds.
+CC_READYZ_OVERDUE_SECONDS = env.float("CC_READYZ_OVERDUE_SECONDS", default=30.0)
+# The Celery ping: how long to wait for a worker, and how long each web process reuses the answer.
+CC_READYZ_PING_TIMEOUT = env.float("CC_READYZ_PING_TIMEOUT", default=1.0)
+CC_READYZ_CACHE_SECONDS = env.float("CC_READYZ_CACHE_SECONDS", default=3.0)
+
+# --- Long audit work (issue 14; API.md "Compliance") ------------------------------------------
+# GET /audit/verify/ and the CSV of GET /audit/status-changes/ answer within one request only up
+# to this many rows (400 `verify_too_large` / `export_too_large` above, naming the job endpoint);
+# any size runs as a job on the Celery queue CC_AUDIT_QUEUE, which only the audit worker reads.
+CC_AUDIT_SYNC_VERIFY_MAX_ROWS = env.int("CC_AUDIT_SYNC_VERIFY_MAX_ROWS", default=50_000)
+CC_AUDIT_CSV_MAX_ROWS = env.int("CC_AUDIT_CSV_MAX_ROWS", default=50_000)
+CC_AUDIT_QUEUE = env.str("CC_AUDIT_QUEUE", default="audit")
+# Export jobs write their CSV here (shared by the audit workers and the web processes), and the
+# files are deleted this many hours after the job finished (beat task, every 5 minutes).
+CC_AUDIT_EXPORT_DIR = Path(env.str("CC_AUDIT_EXPORT_DIR", default=str(VAR_DIR / "audit-exports")))
+CC_AUDIT_EXPORT_RETENTION_HOURS = env.int("CC_AUDIT_EXPORT_RETENTION_HOURS", default=72)
+# A running job writes its progress (rows so far) and a heartbeat this often.
+CC_AUDIT_PROGRESS_SECONDS = env.float("CC_AUDIT_PROGRESS_SECONDS", default=1.0)
+CELERY_TASK_ROUTES = {"cc_rules.run_audit_job": {"queue": CC_AUDIT_QUEUE}}
+
 # --- Security (production: DEBUG off) -------------------------------------------------------
+# Load balancers probe the health endpoints and Prometheus scrapes /metrics over plain HTTP,
+# straight at the web process: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$", r"^metrics$"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -334,10 +369,30 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
 
+# --- Logs and metrics (README, "Operations") --------------------------------------------------
+# One line per record on stderr, for web, worker and beat alike (cc_rules/logs.py): JSON objects
+# (python-json-logger) unless CC_LOG_FORMAT=text, the default under DEBUG. Every line carries the
+# request id; SQL values, tokens and passwords are scrubbed by the formatters.
+CC_LOG_FORMAT = env.str("CC_LOG_FORMAT", default="text" if DEBUG else "json").lower()
+if CC_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"CC_LOG_FORMAT={CC_LOG_FORMAT!r}: use json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "cc_rules.logs.JsonFormatter"},
+        "text": {"()": "cc_rules.logs.TextFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": CC_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+# One access line per request (logger cc_rules.access, INFO): route, status, duration, request id
+# (runserver prints its own under DEBUG; gunicorn's access log is off under `serve`).
+CC_ACCESS_LOG = env.bool("CC_ACCESS_LOG", default=not DEBUG)
+# GET /metrics (Prometheus text format; cc_rules/metrics.py): answered for a request from one of
+# CC_METRICS_ALLOWED_IPS (addresses or networks; loopback by default) that came through no proxy
+# (no X-Forwarded-For / Forwarded header), or for any request with
+# "Authorization: Bearer <CC_METRICS_TOKEN>" when that is set; 403 otherwise.
+CC_METRICS_TOKEN = env.str("CC_METRICS_TOKEN", default="")
+CC_METRICS_ALLOWED_IPS = env.list("CC_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])

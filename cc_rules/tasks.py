@@ -26,8 +26,9 @@ def expire_offer(interaction_id: int, version: int) -> bool:
 
 @shared_task(name="cc_rules.sweep", ignore_result=True, expires=30)
 def sweep() -> dict[str, int]:
-    """Fire every due deadline. Scheduled by **exactly one** Celery beat every
-    ``CC_SWEEP_INTERVAL`` seconds (``cc_rules/celery.py``); concurrent sweeps are safe.
+    """Fire every due deadline, on demand. The periodic sweep is no task: the beat and the
+    workers run it in-process (``cc_rules/sweeper.py``); concurrent sweeps are safe. Kept so
+    that messages sent by an older beat during an upgrade still run.
     """
     return timers.sweep()
 
@@ -47,3 +48,25 @@ def checkpoint_history() -> str:
     from cc_rules.services.checkpoints import write_checkpoint
 
     return write_checkpoint().name
+
+
+@shared_task(name="cc_rules.run_audit_job", bind=True, ignore_result=True, max_retries=None)
+def run_audit_job(self, job_id: int) -> str:
+    """Run one audit job (verify or CSV export) on the ``audit`` queue (``CC_AUDIT_QUEUE``),
+    which only the audit worker consumes. A second delivery of a job that is still running
+    (its heartbeat is fresh) tries again later, and takes over once the first run is dead."""
+    from cc_rules.services import audit_jobs
+
+    outcome = audit_jobs.run(job_id)
+    if outcome == "busy":
+        raise self.retry(countdown=audit_jobs.STALE_SECONDS)
+    return outcome
+
+
+@shared_task(name="cc_rules.maintain_audit_jobs", ignore_result=True, expires=300)
+def maintain_audit_jobs() -> dict[str, int]:
+    """Delete export files past CC_AUDIT_EXPORT_RETENTION_HOURS and re-send abandoned jobs
+    (every five minutes, from the beat)."""
+    from cc_rules.services import audit_jobs
+
+    return audit_jobs.maintain()

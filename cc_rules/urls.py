@@ -1,14 +1,20 @@
-"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema, Swagger UI and Redoc."""
+"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema, Swagger UI and Redoc,
+the health endpoints /healthz and /readyz (cc_rules/health.py), and /metrics (Prometheus)."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
     SpectacularSwaggerView,
 )
 
+from cc_rules import health
+from cc_rules.api.metrics_view import metrics_view
+
 urlpatterns = [
+    re_path(r"^healthz/?$", health.healthz, name="healthz"),
+    re_path(r"^readyz/?$", health.readyz, name="readyz"),
     path("admin/dashboard/", include("cc_admin.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/audit/", include("cc_rules.api.audit_urls")),
@@ -20,6 +26,7 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="schema", template_name="cc_rules/redoc.html"),
         name="redoc",
     ),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 # Under /api/ even Django's own 400/403/404/500 answer with API.md's error body.

@@ -7,6 +7,11 @@ PostgreSQL and fails the run if anything is skipped.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,6 +24,13 @@ from cc_rules import selectors
 from cc_rules.models import Channel, RulesVersion
 from cc_rules.reference_data import ensure_reference_data
 from tests.factories import token_for
+
+# Metrics in multiprocess mode (cc_rules/metrics.py), as under `serve`: this process and the
+# Celery processes the worker tests start (they inherit the environment) write to one fresh
+# directory, and GET /metrics adds them up. Set before any metric is first used.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cc-test-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 PG_ONLY = (
     "needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks for parallel "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from cc_rules.models import AgentChannelState, Interaction, Message, StatusChange
+from cc_rules.models import AgentChannelState, AuditJob, Interaction, Message, StatusChange
 from cc_rules.services.audit import LEDGER_COLUMNS
 
 from .base import ReadOnlyAdmin, ReadOnlyInline
@@ -91,3 +91,40 @@ class InteractionAdmin(ReadOnlyAdmin):
     search_fields = ["agent__user__username", "contact__name", "to_address"]
     list_select_related = ["agent__user", "channel", "contact"]
     inlines = [MessageInline]
+
+
+@admin.register(AuditJob)
+class AuditJobAdmin(ReadOnlyAdmin):
+    """Audit jobs (verify, CSV export) asked for through the API: who, what, how far, outcome."""
+
+    list_display = [
+        "id",
+        "kind",
+        "state",
+        "requested_by",
+        "progress",
+        "outcome",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["kind", "state"]
+    search_fields = ["requested_by__username"]
+    list_select_related = ["requested_by"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="progress (rows)")
+    def progress(self, obj: AuditJob) -> str:
+        total = "?" if obj.rows_total is None else f"{obj.rows_total:,}"
+        return f"{obj.rows_done:,} / {total}"
+
+    @admin.display(description="result")
+    def outcome(self, obj: AuditJob) -> str:
+        if obj.error:
+            return obj.error
+        if not obj.result:
+            return "—"
+        if obj.kind == AuditJob.Kind.VERIFY:
+            if obj.result.get("intact"):
+                return "intact"
+            return f"broken at row {obj.result.get('first_broken')}: {obj.result.get('problem')}"
+        return f"{obj.result.get('rows', 0):,} rows, {obj.result.get('bytes', 0):,} bytes"

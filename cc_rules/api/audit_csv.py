@@ -1,34 +1,28 @@
 """CSV for ``/api/v1/audit/status-changes/``: the renderer content negotiation picks, and the
-stream that exports every matching ledger row in constant memory (R16).
+response that exports the matching ledger rows (R16) within ``CC_AUDIT_CSV_MAX_ROWS``.
 
-The columns are ``cc_rules.services.audit.LEDGER_COLUMNS``, the same as the JSON rows.
+The columns are ``cc_rules.services.audit.LEDGER_COLUMNS``, the same as the JSON rows. The
+rows are written by ``cc_rules.services.audit_jobs.stream_status_changes_csv``, the same
+function the export job writes its file with, so both give the same bytes for the same filters.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.http import FileResponse
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cc_rules.services.audit import LEDGER_COLUMNS
+from cc_rules.services.audit_jobs import CSV_COLUMNS, iso, stream_status_changes_csv
 
-CSV_CHUNK = 2000  # rows per fetch from the server-side cursor and per chunk sent
-CSV_COLUMNS = list(LEDGER_COLUMNS)
-
-
-def iso(value: datetime) -> str:
-    """The same text DRF's DateTimeField gives, so CSV and JSON rows read alike."""
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+__all__ = ["CSV_COLUMNS", "CSVRenderer", "CsvAwareMixin", "csv_response", "iso"]
+SPOOL_BYTES = 8 * 1024 * 1024  # a CSV larger than this is buffered in a temporary file
 
 
 class CSVRenderer(BaseRenderer):
@@ -54,29 +48,28 @@ def _csv_lines(rows: Iterable[Any]) -> Iterator[str]:
         yield writer.writerow(row)
 
 
-def stream_status_changes_csv(queryset: QuerySet) -> Iterator[str]:
-    """The CSV of ``queryset`` in (at, id) order, in constant memory.
+def csv_response(queryset: QuerySet, filename: str = "status-changes.csv") -> FileResponse:
+    """The whole CSV of ``queryset``, written before the response starts.
 
-    A server-side cursor (``.iterator()``) inside one read-only transaction: PostgreSQL sends
-    rows in chunks and one snapshot covers the whole export. Closing the response (client
-    gone) closes this generator, which ends the transaction.
+    Every row is read (one snapshot) before the status line goes out, so a database error is
+    a 503 rather than a 200 cut off half-way, and the response has a ``Content-Length``, so a
+    client can tell a complete file from a cut one. The caller bounds the rows
+    (``check_sync_export``); larger exports are jobs.
     """
-    yield from _csv_lines([CSV_COLUMNS])
-    values = queryset.order_by("at", "id").values_list(*LEDGER_COLUMNS.values())
-    channel, at = CSV_COLUMNS.index("channel"), CSV_COLUMNS.index("at")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    with transaction.atomic():
-        for n, values_row in enumerate(values.iterator(chunk_size=CSV_CHUNK), 1):
-            row = list(values_row)
-            row[channel] = row[channel] or ""  # the agent-wide DND rows have no channel
-            row[at] = iso(row[at])
-            writer.writerow(row)
-            if n % CSV_CHUNK == 0:  # one write to the client per chunk, not per row
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-    yield buffer.getvalue()
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (the response closes it)
+    try:
+        for chunk in stream_status_changes_csv(queryset):
+            spool.write(chunk.encode())
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    response = FileResponse(
+        spool, as_attachment=True, filename=filename, content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Length"] = str(size)
+    return response
 
 
 class CsvAwareMixin:

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import StreamingHttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -34,6 +33,12 @@ from cc_rules.filtersets import StatusChangeFilter, parse_moment
 from cc_rules.models import Agent, StatusChange
 from cc_rules.selectors import db_now
 from cc_rules.services.audit import LEDGER_COLUMNS, can_read_audit, time_in_status, verify_chain
+from cc_rules.services.audit_jobs import (
+    EXPORT_JOBS_URL,
+    VERIFY_JOBS_URL,
+    check_sync_export,
+    check_sync_verify,
+)
 from cc_rules.services.rule_history import (
     ACTIONS,
     RULE_HISTORIES,
@@ -41,7 +46,7 @@ from cc_rules.services.rule_history import (
     rule_changes,
 )
 
-from .audit_csv import CSV_COLUMNS, CsvAwareMixin, CSVRenderer, iso, stream_status_changes_csv
+from .audit_csv import CSV_COLUMNS, CsvAwareMixin, CSVRenderer, csv_response, iso
 from .pagination import CursorPage
 
 
@@ -75,7 +80,9 @@ class AuditError(serializers.Serializer):
 # Errors are JSON whatever was negotiated (see CsvAwareMixin).
 ERRORS = {
     (400, "application/json"): OpenApiResponse(
-        AuditError, description="`invalid`: a query parameter is not valid."
+        AuditError,
+        description="`invalid`: a query parameter is not valid; `invalid_cursor`: a `cursor` "
+        "this list did not hand out.",
     ),
     (401, "application/json"): OpenApiResponse(AuditError, description="`not_authenticated`."),
     (403, "application/json"): OpenApiResponse(
@@ -92,7 +99,8 @@ class AuditView(GenericAPIView):
 
 def agent_named(username: str) -> Agent:
     """The agent with this username, else a 400 on the ``agent`` parameter."""
-    agent = Agent.objects.filter(user__username=username).first()
+    # No stored name holds NUL (PostgreSQL text cannot): absent, without asking the database.
+    agent = None if "\x00" in username else Agent.objects.filter(user__username=username).first()
     if agent is None:
         raise serializers.ValidationError({"agent": "No agent with this username."})
     return agent
@@ -117,8 +125,10 @@ class StatusChangePage(CursorPage):
     summary="Status, DND and pending history (oldest first)",
     description=(
         "Every change of status, DND and pending status (R16), oldest first by (`at`, `id`), "
-        "cursor-paginated. `Accept: text/csv` or `?format=csv` streams the same columns as CSV "
-        "(every matching row, no pagination) in constant memory."
+        "cursor-paginated. `Accept: text/csv` or `?format=csv` answers the same columns as CSV "
+        "(every matching row, no pagination, with `Content-Length`) when at most "
+        "`CC_AUDIT_CSV_MAX_ROWS` rows (default 50,000) match; more is 400 `export_too_large`: "
+        f"POST the same filters to `{EXPORT_JOBS_URL}` to export any number as a job."
     ),
     parameters=[
         OpenApiParameter(
@@ -141,6 +151,11 @@ class StatusChangePage(CursorPage):
             ],
         ),
         **ERRORS,
+        (400, "application/json"): OpenApiResponse(
+            AuditError,
+            description="`invalid`: a filter is not valid; `export_too_large`: CSV asked for "
+            f"more than `CC_AUDIT_CSV_MAX_ROWS` rows (use `{EXPORT_JOBS_URL}`).",
+        ),
     },
 )
 class StatusChangeList(CsvAwareMixin, ListAPIView):
@@ -156,11 +171,8 @@ class StatusChangeList(CsvAwareMixin, ListAPIView):
         if request.accepted_renderer.format != "csv":
             return super().list(request, *args, **kwargs)
         queryset = self.filter_queryset(StatusChange.objects.all())
-        response = StreamingHttpResponse(
-            stream_status_changes_csv(queryset), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = 'attachment; filename="status-changes.csv"'
-        return response
+        check_sync_export(queryset)
+        return csv_response(queryset)
 
 
 # --- time in status -----------------------------------------------------------------------------
@@ -265,18 +277,30 @@ class VerifyBody(serializers.Serializer):
         "Recomputes every row's keyed hash (HMAC-SHA256) and checks `seq` continuity and "
         "`prev_hash` linkage per agent, every agent's chain head against its last row, archived "
         "ranges only against the archive manifests, and the heads against the newest signed "
-        "checkpoint (docs/audit.md). Names the first broken row, or the missing range. Streams "
-        "the whole ledger: use `agent` to check one agent."
+        "checkpoint (docs/audit.md). Names the first broken row, or the missing range. Within "
+        "one request only up to `CC_AUDIT_SYNC_VERIFY_MAX_ROWS` rows (default 50,000; use "
+        "`agent` to check one agent); more is 400 `verify_too_large`: "
+        f"`POST {VERIFY_JOBS_URL}` verifies any size as a job."
     ),
     parameters=[OpenApiParameter("agent", str, description="Agent username (default: all).")],
-    responses={200: VerifyBody, **ERRORS},
+    responses={
+        200: VerifyBody,
+        **ERRORS,
+        (400, "application/json"): OpenApiResponse(
+            AuditError,
+            description="`invalid`: no such agent; `verify_too_large`: more rows than one "
+            f"request checks (use `{VERIFY_JOBS_URL}`).",
+        ),
+    },
 )
 class VerifyView(AuditView):
     pagination_class = None
 
     def get(self, request: Request) -> Response:
         username = request.query_params.get("agent")
-        result = verify_chain(agent_named(username).pk if username else None)
+        agent_id = agent_named(username).pk if username else None
+        check_sync_verify(agent_id)
+        result = verify_chain(agent_id)
         return Response(VerifyBody.of(result))
 
 

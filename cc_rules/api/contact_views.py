@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cc_rules.models import Contact
-from cc_rules.services.errors import NotFound
+from cc_rules.services.errors import Invalid, NotFound
 
 from .pagination import CursorPage
 from .permissions import IsAgent, IsRouter, IsSupervisor
@@ -47,6 +47,12 @@ class ContactsView(GenericAPIView):
     def get_queryset(self):
         query = Contact.objects.prefetch_related("points")
         term = self.request.query_params.get("search", "").strip()[:200]
+        if "\x00" in term:  # PostgreSQL text cannot hold it: refused here, not by the database
+            raise Invalid(
+                "invalid",
+                "Some fields are invalid.",
+                fields={"search": ["Null characters are not allowed."]},
+            )
         if term:
             query = query.filter(
                 Q(name__icontains=term) | Q(points__value__icontains=term)

@@ -7,12 +7,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cc_rules import selectors
-from cc_rules.services.errors import Forbidden
+from cc_rules import metrics, selectors
 
 from . import presenters
 from .interaction_views import agent_named
-from .permissions import IsRouter, IsSupervisor, agent_of
+from .permissions import IsRouterOrSupervisor
 from .serializers import (
     DecisionRequest,
     DecisionSerializer,
@@ -25,8 +24,12 @@ from .views import errors, validated
 class DecisionOfferView(APIView):
     """``POST /decisions/offer/``: the engine's answer, without side effects.
 
-    The router, supervisors and admins may ask about anyone; an agent only about themself.
+    Only the router, supervisors and admins may ask, about anyone; everyone else gets 403
+    before the body is read or an agent looked up (issue 15: a 400 for an unknown name and a
+    403 for a known one told any logged-in user which usernames exist).
     """
+
+    permission_classes = [IsRouterOrSupervisor]
 
     @extend_schema(
         operation_id="decideOffer",
@@ -36,13 +39,8 @@ class DecisionOfferView(APIView):
     def post(self, request: Request) -> Response:
         data = validated(DecisionRequest, request)
         agent = agent_named(data["agent"])
-        privileged = IsRouter().has_permission(request, self) or IsSupervisor().has_permission(
-            request, self
-        )
-        me = agent_of(request.user)
-        if not privileged and (me is None or me.pk != agent.pk):
-            raise Forbidden("forbidden", "Agents may ask only about themselves.")
         found = selectors.offer_decision(
             agent, data["channel"], outbound=data.get("direction") == "outbound"
         )
+        metrics.count_decision("query", found.decision.code, found.decision.rule)
         return Response(out(DecisionSerializer, presenters.offer_decision(found)))

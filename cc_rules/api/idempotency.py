@@ -89,6 +89,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
+from cc_rules import metrics
 from cc_rules.models import IdempotencyRecord
 from cc_rules.selectors import db_now
 from cc_rules.services.sessions import is_transient, retry_transient
@@ -349,6 +350,7 @@ def _answer_existing(record: IdempotencyRecord, digest: str) -> HttpResponse:
         )
     response = JsonResponse(record.response_body, status=record.status_code, safe=False)
     response["Idempotent-Replayed"] = "true"
+    metrics.IDEMPOTENT_REPLAYS.get().inc()
     return response
 
 

@@ -58,6 +58,18 @@ class IsRouter(BasePermission):
         )
 
 
+class IsRouterOrSupervisor(BasePermission):
+    """``/decisions/offer/``: the router, supervisors and superusers (issue 15). Anyone else is
+    refused before the body is read, so the answer cannot tell which usernames exist."""
+
+    message = "Only the router, supervisors and admins may ask for offer decisions."
+
+    def has_permission(self, request, view) -> bool:
+        return IsRouter().has_permission(request, view) or IsSupervisor().has_permission(
+            request, view
+        )
+
+
 class IsAuditor(BasePermission):
     message = "Only compliance staff, supervisors and admins read the audit."
 

@@ -25,10 +25,11 @@ try").
   ``idempotency_key_reused`` (cc_rules/api/idempotency.py), 400 for a bad key, 415 for a body
   that is not JSON; the ``Idempotent-Replayed`` response header on exactly the answers a replay
   can repeat (2xx and 4xx but 401, 422 and 429: the middleware stores no others);
-- writes and the token endpoint: 429 ``throttled`` with ``Retry-After`` (throttling.py);
+- writes and the token endpoint: 429 ``throttled`` with ``Retry-After`` (throttling.py); every
+  429 (also IM's ``inbox_full``) documents ``Retry-After``;
 - every operation: 503 ``database_unavailable`` with ``Retry-After`` (middleware.py, errors.py);
 - a ``format`` query parameter: 404 for a format no renderer has (DRF's content negotiation);
-  a ``cursor``: 400 for a malformed one (pagination.py).
+  a ``cursor``: 400 ``invalid_cursor`` for one the list did not hand out (pagination.py).
 """
 
 from __future__ import annotations
@@ -381,10 +382,10 @@ def document_conventions(result: dict[str, Any], generator: Any, request: Any, p
             "properties": {
                 "code": {
                     "type": "string",
-                    "description": "Stable machine-readable code. Besides invalid, not_found, "
-                    "forbidden, not_authenticated, throttled, unsupported_media_type, "
-                    "idempotency_key_reused and database_unavailable, a refusal (409) is one "
-                    "of: "
+                    "description": "Stable machine-readable code. Besides invalid, invalid_cursor, "
+                    "not_found, forbidden, not_authenticated, throttled, inbox_full, "
+                    "unsupported_media_type, idempotency_key_reused, im_unavailable and "
+                    "database_unavailable, a refusal (409) is one of: "
                     + "; ".join(f"`{c}`: {text}" for c, text in reasons.DESCRIPTIONS.items()),
                 },
                 "detail": {"type": "string"},
@@ -405,11 +406,17 @@ def document_conventions(result: dict[str, Any], generator: Any, request: Any, p
         )
         if method in WRITE_METHODS or path in EXEMPT_PATHS:
             _add(responses, 429, _error("throttled", RETRY_AFTER))
+        if "429" in responses:  # every 429 (also `inbox_full`) says when to retry
+            responses["429"].setdefault("headers", {}).update(RETRY_AFTER)
         query = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "query"}
         if "format" in query:
             _add(responses, 404, _error("not_found: no such `format`"))
         if "cursor" in query:
-            _add(responses, 400, _error("invalid (also a malformed `cursor`)"))
+            _add(
+                responses,
+                400,
+                _error("invalid; `invalid_cursor`: a `cursor` this list did not hand out"),
+            )
         if "requestBody" in operation:
             _add(responses, 400, _error("invalid"))
             _add(responses, 415, _error("unsupported_media_type"))
@@ -502,3 +509,22 @@ __all__ = [
     "name_inline_schemas",
     "operation_id_for",
 ]
+
+
+# -- start-up ------------------------------------------------------------------------------------
+def resolve_schema_extensions() -> None:
+    """Resolve every drf-spectacular extension's target class once, before threads serve.
+
+    drf-spectacular resolves an extension's ``target_class`` (a dotted path) lazily, on the first
+    schema request, and not thread-safely: two first requests at once in a threaded gunicorn
+    worker can see one thread set the path to ``None`` while the other still reads it (an
+    ``AttributeError`` and a 500; seen in tests/api/test_faults.py under load). Called from
+    ``cc_rules.wsgi`` so each web process resolves them single-threaded at start.
+    """
+    import drf_spectacular.openapi  # noqa: F401  (registers the contrib extensions)
+    from drf_spectacular.plumbing import OpenApiGeneratorExtension
+
+    for base in OpenApiGeneratorExtension.__subclasses__():
+        for extension in list(base._registry):
+            if isinstance(extension.target_class, str):
+                extension._load_class()

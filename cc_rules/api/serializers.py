@@ -18,6 +18,7 @@ from cc_rules.choices import (
 )
 from cc_rules.engine import reasons
 from cc_rules.engine.rulebook import CHANNELS
+from cc_rules.services.im import is_message_id
 
 # Every decision and refusal code of the engine (``ReasonCodeEnum`` in the OpenAPI schema).
 REASON_CODES = tuple(
@@ -251,12 +252,15 @@ class DecisionSerializer(serializers.Serializer):
 
 
 class ImMessageSerializer(serializers.Serializer):
-    """An instant message from a colleague."""
+    """An instant message from a colleague: its id (to acknowledge it), sender, text and time."""
 
     # ``from`` is a Python keyword, hence ``get_fields``.
 
     def get_fields(self):
         return {
+            "id": serializers.CharField(
+                help_text="The message's id (`<ms>-<seq>`, increasing); acknowledge up to it."
+            ),
             "from": serializers.CharField(),
             "text": serializers.CharField(),
             "at": serializers.DateTimeField(),
@@ -264,9 +268,41 @@ class ImMessageSerializer(serializers.Serializer):
 
 
 class ImInboxSerializer(serializers.Serializer):
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
-    results = ImMessageSerializer(many=True)
+    next = serializers.CharField(
+        allow_null=True, help_text="The next page (`after` the last id here), or null."
+    )
+    previous = serializers.CharField(allow_null=True, help_text="Always null.")
+    results = ImMessageSerializer(many=True, help_text="Oldest first; reading removes nothing.")
+
+
+IM_ID_HELP = "A message id as the inbox gave it (`<ms>-<seq>`)."
+
+
+class ImMessageIdField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=41, help_text=IM_ID_HELP, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not is_message_id(value):
+            raise serializers.ValidationError("Not a message id.", code="invalid")
+        return value
+
+
+class ImInboxQuery(serializers.Serializer):
+    after = ImMessageIdField(required=False)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=200, default=50, help_text="Messages per page."
+    )
+
+
+class ImAckRequest(StrictSerializer):
+    up_to = ImMessageIdField()
+
+
+class ImAckSerializer(serializers.Serializer):
+    removed = serializers.IntegerField(help_text="Messages removed by this acknowledgement.")
+    remaining = serializers.IntegerField(help_text="Messages still in the inbox.")
 
 
 _OUT: dict[type, serializers.Serializer] = {}

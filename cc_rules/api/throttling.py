@@ -14,7 +14,8 @@ windows in Redis (``INCR`` + ``EXPIRE`` in one round trip), shared by every web 
 names the database so test runs on different databases never share a budget. When Redis cannot
 be reached the request is allowed (fail open: the database is the truth, a limiter is not), and
 Redis is not asked again for ``BACKOFF_SECONDS`` so a dead Redis costs one fast refused
-connection per process per second, not one per request.
+connection per process per second, not one per request. Every request let through so is
+counted in ``cc_throttle_fail_open_total`` (by scope; cc_rules/metrics.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from rest_framework.exceptions import Throttled
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from cc_rules import metrics
 from cc_rules.permissions_setup import ROUTER
 
 from .permissions import in_group
@@ -121,6 +123,7 @@ class RedisRateThrottle(BaseThrottle):
             return True
         limit, duration = parse_rate(rate)
         if time.monotonic() < _down_until:
+            metrics.THROTTLE_FAIL_OPEN.labels(self.scope).inc()
             return True
         try:
             self._wait = hit(self.scope, ident, limit, duration)
@@ -128,6 +131,7 @@ class RedisRateThrottle(BaseThrottle):
             with _state:
                 _down_until = time.monotonic() + BACKOFF_SECONDS
             log.warning("throttling skipped, Redis unreachable (%s)", type(exc).__name__)
+            metrics.THROTTLE_FAIL_OPEN.labels(self.scope).inc()
             return True
         return self._wait is None
 

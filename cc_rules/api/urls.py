@@ -55,4 +55,5 @@ urlpatterns = [
     path("decisions/offer/", decision_views.DecisionOfferView.as_view(), name="decision-offer"),
     path("im/", im_views.ImSendView.as_view(), name="im-send"),
     path("im/inbox/", im_views.ImInboxView.as_view(), name="im-inbox"),
+    path("im/inbox/ack/", im_views.ImAckView.as_view(), name="im-inbox-ack"),
 ]

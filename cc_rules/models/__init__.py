@@ -4,6 +4,7 @@ from .agents import Agent, AgentChannelState
 from .channels import Channel, Contact, ContactPoint, Workbin
 from .history import IdempotencyRecord, StatusChange
 from .interactions import Interaction, Message
+from .jobs import AuditJob
 from .rules import ReasonCode, Role, Rule, RulesVersion
 from .tokens import ApiToken
 
@@ -11,6 +12,7 @@ __all__ = [
     "Agent",
     "AgentChannelState",
     "ApiToken",
+    "AuditJob",
     "Channel",
     "Contact",
     "ContactPoint",

@@ -12,16 +12,20 @@ A ``Writer`` is how the writes leave:
 - ``Writer(batch=True)`` (the sweeper: many locked agents share one writer): changes are kept
   and ``flush()`` sends them as three statements for the whole batch (channel rows, ledger rows,
   chain heads). The rows are built by the same code either way, so they are byte-identical.
+
+Both count the rows they write in ``cc_status_changes_total`` (event, cause) once their
+transaction commits (cc_rules/metrics.py).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django_fsm import TransitionNotAllowed
 
-from cc_rules import rows
+from cc_rules import metrics, rows
 from cc_rules.choices import Cause, Event, Status
 from cc_rules.engine import reasons
 from cc_rules.engine.types import RuleRef, Target
@@ -86,6 +90,7 @@ class Writer:
             self._agents[agent.pk] = agent
         else:
             rows.append_history(row, agent)
+            _count_on_commit(Counter(((row.event, row.cause),)))
 
     def flush(self) -> None:
         """Send what a batch writer kept: channel rows, ledger rows, agents (heads, DND)."""
@@ -93,11 +98,23 @@ class Writer:
             rows.update_many(list(self._states.values()), STATE_FIELDS)
         if self._pending_rows:
             StatusChange.objects.bulk_create(self._pending_rows)
+            _count_on_commit(Counter((r.event, r.cause) for r in self._pending_rows))
         if self._agents:
             rows.update_many(list(self._agents.values()), AGENT_FIELDS)
         self._states.clear()
         self._pending_rows.clear()
         self._agents.clear()
+
+
+def _count_on_commit(counts: Counter) -> None:
+    """``cc_status_changes_total`` by event and cause, for rows whose transaction commits (a
+    batch rolled back and redone row by row is counted once)."""
+
+    def count() -> None:
+        for (event, cause), n in counts.items():
+            metrics.STATUS_CHANGES.labels(event, cause).inc(n)
+
+    metrics.on_commit(count)
 
 
 def history_row(

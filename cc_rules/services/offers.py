@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
-from cc_rules import selectors
+from cc_rules import metrics, selectors
 from cc_rules.choices import Direction, InteractionState, Status
 from cc_rules.engine import decide, forwarding, reasons
 from cc_rules.models import Agent, Contact, Interaction
@@ -95,6 +95,7 @@ def _offer_to(
                 outcome = forwarding.offer_to(
                     party(named), channel, party(target) if target else None
                 )
+                metrics.count_decision("offer", outcome.decision.code, outcome.decision.rule)
                 if not outcome.decision.allowed:
                     if outcome.forwarded_to is not None:
                         who = sessions[target_id].agent if target_id else "no agent"
@@ -176,7 +177,9 @@ def _route_to(
         if locked is None:
             return None if wait else _BUSY
         sess = session_for(locked, actor=actor, request_id=request_id)
-        if not decide.may_take_work(sess.rules, sess.live, channel).allowed:
+        decision = decide.may_take_work(sess.rules, sess.live, channel)
+        metrics.count_decision("route", decision.code, decision.rule)
+        if not decision.allowed:
             transaction.set_rollback(True)
             return None
         return _offered(sess, channel, contact)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from cc_rules import metrics
 from cc_rules.choices import Direction, InteractionState, Kind
 from cc_rules.engine import contact_points, decide, reasons
 from cc_rules.models import Agent, Contact, Interaction
@@ -82,6 +83,7 @@ def start_outbound(
             )
         to = _address(sess, contact, parent, kind, to)
         decision = decide.may_take_work(sess.rules, sess.live, channel, outbound=True)
+        metrics.count_decision("outbound", decision.code, decision.rule)
         if not decision.allowed:
             raise refused(decision, str(sess.agent), channel)
         return create(
@@ -178,6 +180,7 @@ def start_assist(
         decision = decide.may_take_work(
             mate.rules, mate.live, parent.channel_id, assist=True, counts=bool(takes_slot.value)
         )
+        metrics.count_decision("assist", decision.code, decision.rule)
         if not decision.allowed:
             raise refused(decision, str(mate.agent), parent.channel_id)
         return create(

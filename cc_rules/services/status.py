@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
-from cc_rules import selectors
+from cc_rules import metrics, selectors
 from cc_rules.choices import Cause, Status
 from cc_rules.engine import decide, forwarding, reasons
 
@@ -107,6 +107,7 @@ def channel_set_status(
         state = sess.state(channel)
         _check_reason(sess, status, reason)
         outcome = decide.status_request(sess.rules, sess.live.channel(channel), status, reason)
+        metrics.count_decision("status", outcome.code, outcome.rule)
         if outcome.action == "refuse":
             raise Refused(outcome.code, _refusal_detail(outcome.code, channel), outcome.rule)
         if outcome.action == "hold":

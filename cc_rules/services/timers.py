@@ -6,8 +6,9 @@ Two paths fire it, both re-checking each row under its agent's row lock:
 - an ETA task enqueued after commit: only a wake-up hint, so it may be lost (Redis flushed,
   worker killed) or delivered twice (visibility-timeout redelivery) without harm. Wrap-up
   wake-ups are shared per ``WAKE_UP_SLOT_US``, and each fires every timer then due, in batches;
-- the sweeper, run by **exactly one** Celery beat every ``CC_SWEEP_INTERVAL`` seconds, which
-  claims due rows with ``FOR UPDATE OF agent SKIP LOCKED`` in batches and fires them.
+- the sweeper, run about every ``CC_SWEEP_INTERVAL`` seconds by the beat, or by the workers
+  while the beat is down (``cc_rules/sweeper.py``), which claims due rows with ``FOR UPDATE OF
+  agent SKIP LOCKED`` in batches and fires them.
 A row fires only if it is still in ACW at the same version and its deadline has passed by the
 database clock read after the lock. So a timer fires at most once and never early, and at least
 once (the sweeper sees every due row until it has fired), whatever the broker does. The firing
@@ -80,9 +81,9 @@ def wrap_up_fire(state_id: int, version: int) -> bool:
 def sweep(batch: int = SWEEP_BATCH) -> dict[str, int]:
     """Fire every due wrap-up timer and offer expiry; returns counts. Safe to run concurrently.
 
-    Run by the ``cc_rules.sweep`` task, which **exactly one** Celery beat in the deployment
-    schedules every ``CC_SWEEP_INTERVAL`` seconds. A second beat (or a manual call) cannot fire a
-    timer twice; it only doubles the sweeping work.
+    Run in-process by the sweeper threads of the beat and the workers (``cc_rules/sweeper.py``),
+    about once per ``CC_SWEEP_INTERVAL`` in total; also the ``cc_rules.sweep`` task, for manual
+    use. A concurrent or duplicate sweep cannot fire a timer twice; it only adds work.
 
     Each batch is one transaction that locks the due rows' agents with ``SKIP LOCKED``: an
     agent busy in another request (or another sweeper) is left for the next batch or sweep, and

@@ -11,6 +11,9 @@ clock read after the lock. So a row fires at most once, never early.
   row, the sessions sharing one batch writer (``ledger.Writer(batch=True)``), so both paths
   write byte-identical rows. A batch that fails is rolled back and its rows go through
   ``fire_one`` one by one.
+
+Both observe ``cc_wrap_up_lateness_seconds`` (fired minus deadline, by source ``timer`` or
+``sweep``) for each timer whose firing commits.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from cc_rules import metrics
 from cc_rules.choices import OPEN_STATES, Status
 from cc_rules.models import Agent, AgentChannelState, Interaction
 from cc_rules.selectors import db_now, rule_index
@@ -59,10 +63,10 @@ def fire_one(state_id: int, version: int, *, source: str, now: datetime | None =
             return False
         rid = _request_id(source, state_id, version)
         sess = session_for(agent, actor=None, request_id=rid, now=now)
-        return _fire_if_due(sess, state_id, version)
+        return _fire_if_due(sess, state_id, version, source)
 
 
-def _fire_if_due(sess: Session, state_id: int, version: int) -> bool:
+def _fire_if_due(sess: Session, state_id: int, version: int, source: str) -> bool:
     """Under the agent's lock: leave ACW by the timer if the row is still due at ``version``.
 
     ``sess.now`` was read after the lock, so "due" is judged by the database clock the deadline
@@ -71,7 +75,11 @@ def _fire_if_due(sess: Session, state_id: int, version: int) -> bool:
     state = next((s for s in sess.states.values() if s.pk == state_id), None)
     if state is None or not _is_due(state, version, sess.now):
         return False
-    return leave_wrap_up(sess, state, "timer", interaction_id=state.wrap_up_interaction_id)
+    lateness = _lateness(state, sess.now)
+    if not leave_wrap_up(sess, state, "timer", interaction_id=state.wrap_up_interaction_id):
+        return False
+    _observe_lateness(source, [lateness])
+    return True
 
 
 def fire_all_due(batch: int, *, source: str, now: datetime | None = None) -> set[tuple[int, int]]:
@@ -173,6 +181,7 @@ def _leave_wrap_up_by_timer(
     flushed once. Returns the fired (id, version)."""
     writer = Writer(batch=True)
     fired: set[tuple[int, int]] = set()
+    late: list[float] = []
     for row in due:
         sess = sessions[row.agent_id]
         state = sess.states.get(row.channel_id)
@@ -180,10 +189,31 @@ def _leave_wrap_up_by_timer(
             continue
         sess.writer = writer
         sess.ctx = Ctx(None, _request_id(source, row.pk, row.wrap_up_version), sess.now)
+        lateness = _lateness(state, sess.now)
         if leave_wrap_up(sess, state, "timer", interaction_id=state.wrap_up_interaction_id):
             fired.add((row.pk, row.wrap_up_version))
+            late.append(lateness)
     writer.flush()
+    _observe_lateness(source, late)
     return fired
+
+
+def _lateness(state: AgentChannelState, now: datetime) -> float:
+    """Seconds from the deadline to the firing (the database clock read after the lock)."""
+    return (now - state.wrap_up_deadline).total_seconds()
+
+
+def _observe_lateness(source: str, lateness: list[float]) -> None:
+    """``cc_wrap_up_lateness_seconds`` for timers whose firing commits."""
+    if not lateness:
+        return
+
+    def observe() -> None:
+        histogram = metrics.WRAP_UP_LATENESS.labels(source)
+        for seconds in lateness:
+            histogram.observe(seconds)
+
+    metrics.on_commit(observe)
 
 
 def _request_id(source: str, state_id: int, version: int) -> str:

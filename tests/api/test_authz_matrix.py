@@ -98,6 +98,9 @@ SUPERVISORS = {
     "admin": 200,
 }
 AUDITORS = {**SUPERVISORS, "compliance": 200}
+AUDIT_JOB_STARTERS = {**AUDITORS, "supervisor": 202, "compliance": 202, "admin": 202}
+# cora's job: its requester and superusers; any other auditor gets 404 (as if absent).
+CORAS_JOB = {**AUDITORS, "supervisor": 404}
 
 
 def _teammate(user: str | None) -> dict:
@@ -196,18 +199,36 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("decision-offer", "POST"): Case(
         "/api/v1/decisions/offer/",
-        # An agent may ask only about themself; router, supervisors and admins about anyone.
-        {**agents_only(other=403), "router": 200, "admin": 200},
+        # Only the router, supervisors and admins ask (issue 15); agents, even about
+        # themselves, get 403 before any lookup, so it tells nobody which usernames exist.
+        {**agents_only(self_=403, other=403), "router": 200, "admin": 200},
         body={"agent": "alice", "channel": "chat"},
     ),
     ("im-send", "POST"): Case(
         "/api/v1/im/", agents_only(202, 202, 202), body={"to": "sam", "text": "hi"}
     ),
     ("im-inbox", "GET"): Case("/api/v1/im/inbox/", agents_only()),
+    ("im-inbox-ack", "POST"): Case(
+        # Each agent acknowledges in their own inbox only; there is no one else's to name.
+        "/api/v1/im/inbox/ack/",
+        agents_only(),
+        body={"up_to": "0-0"},
+    ),
     ("audit-status-changes", "GET"): Case("/api/v1/audit/status-changes/", AUDITORS),
     ("audit-time-in-status", "GET"): Case("/api/v1/audit/time-in-status/", AUDITORS),
     ("audit-verify", "GET"): Case("/api/v1/audit/verify/", AUDITORS),
     ("audit-rule-changes", "GET"): Case("/api/v1/audit/rule-changes/", AUDITORS),
+    ("audit-verify-jobs", "POST"): Case("/api/v1/audit/verify/jobs/", AUDIT_JOB_STARTERS, body={}),
+    ("audit-export-jobs", "POST"): Case(
+        "/api/v1/audit/status-changes/jobs/", AUDIT_JOB_STARTERS, body={}
+    ),
+    ("audit-jobs", "GET"): Case("/api/v1/audit/jobs/", AUDITORS),
+    ("audit-job", "GET"): Case("/api/v1/audit/jobs/{audit_job}/", CORAS_JOB),
+    ("audit-job-download", "GET"): Case(
+        "/api/v1/audit/jobs/{audit_job}/download/",
+        {**CORAS_JOB, "compliance": 409, "admin": 409},
+        note="the job is still queued: 409 job_not_done once the caller may see it",
+    ),
 }
 
 

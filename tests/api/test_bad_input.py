@@ -339,6 +339,7 @@ CATALOGUE = [
         "invalid",
         {"agent": "a" * MB, "channel": "chat"},
         field="agent",
+        caller="router",
     ),
     Bad(
         "1 MB channel in the URL",
@@ -418,6 +419,7 @@ CATALOGUE = [
         "invalid",
         {"agent": "alice", "channel": "fax"},
         field="channel",
+        caller="router",
     ),
     _put_status({"status": "busy"}, field="status"),
     _put_status({"status": "after_call_work"}, field="status"),  # entered by the system only
@@ -509,6 +511,7 @@ CATALOGUE = [
         "invalid",
         {"agent": SQL, "channel": "chat"},
         field="agent",
+        caller="router",
     ),
     Bad(
         "SQL as reason",
@@ -626,7 +629,15 @@ CATALOGUE = [
         "GET",
         "/api/v1/interactions/?cursor=bz1hYmM%3D",
         400,
-        "invalid",
+        "invalid_cursor",
+        field="cursor",
+    ),
+    Bad(
+        "crafted cursor position",  # issue 15: p=abc reached SQL (500)
+        "GET",
+        "/api/v1/interactions/?cursor=cD1hYmM%3D",
+        400,
+        "invalid_cursor",
         field="cursor",
     ),
     Bad(

@@ -247,13 +247,21 @@ def test_channel_not_visible_on_decisions_and_404_on_agent_endpoints(api, router
     assert "email" not in {c["channel"] for c in bob.get(f"{API}/me/").json()["channels"]}
 
 
-def test_an_agent_asks_the_decision_endpoint_only_about_themself(api):
+def test_only_the_router_and_supervisors_ask_the_decision_endpoint(api, router):
+    """Issue 15: an agent is refused before any lookup, so a known and an unknown name (and a
+    body that is not even valid) get the same 403; the router gets the answer."""
     alice = ready(api, "alice", "chat")
-    body = decision(alice, "alice", "chat")
+    body = decision(router, "alice", "chat")
     assert (body["allowed"], body["code"]) == (True, "allowed")
     assert body["rule"].startswith("R9:channel_cap[chat]@role#")
-    response = post(alice, "/decisions/offer/", {"agent": "bob", "channel": "voice"})
-    assert (response.status_code, response.json()["code"]) == (403, "forbidden")
+    for asked in (
+        {"agent": "alice", "channel": "chat"},
+        {"agent": "bob", "channel": "voice"},
+        {"agent": "no-such-user", "channel": "voice"},
+        {"agent": "bob", "channel": "fax"},
+    ):
+        response = post(alice, "/decisions/offer/", asked)
+        assert (response.status_code, response.json()["code"]) == (403, "forbidden"), asked
 
 
 def test_the_decision_endpoint_has_no_side_effects(api, router):
@@ -287,8 +295,8 @@ def test_outbound_work_is_allowed_in_dnd_and_not_ready(api, router):
     alice = ready(api, "alice", "email")  # voice: not_ready/login
     email = take(router, alice, "email", "alice")
     alice.put(f"{API}/me/dnd/", {"enabled": True}, format="json")
-    assert decision(alice, "alice", "voice")["code"] == "dnd_active"
-    assert decision(alice, "alice", "voice", direction="outbound")["allowed"] is True
+    assert decision(router, "alice", "voice")["code"] == "dnd_active"
+    assert decision(router, "alice", "voice", direction="outbound")["allowed"] is True
     call = post(
         alice,
         "/interactions/",
@@ -998,10 +1006,9 @@ def test_ending_the_parent_ends_its_children(api, router):
 
 
 # -- R5: IM ------------------------------------------------------------------------------------
-def test_im_is_relayed_and_the_inbox_returns_and_removes(api):
+def test_im_is_relayed_and_the_inbox_keeps_it_until_acknowledged(api):
     marker = f"im-{uuid.uuid4().hex}"
     alice, bob = api("alice"), api("bob")
-    bob.get(f"{API}/im/inbox/")  # start from an empty inbox
     sent = post(alice, "/im/", {"to": "bob", "text": f"lunch? {marker}"})
     assert sent.status_code == 202, sent.json()
     inbox = bob.get(f"{API}/im/inbox/")
@@ -1009,7 +1016,11 @@ def test_im_is_relayed_and_the_inbox_returns_and_removes(api):
     mine = [m for m in inbox.json()["results"] if marker in m["text"]]
     assert [(m["from"], m["text"]) for m in mine] == [("alice", f"lunch? {marker}")]
     again = bob.get(f"{API}/im/inbox/").json()["results"]
-    assert not [m for m in again if marker in m["text"]]
+    assert [m for m in again if marker in m["text"]] == mine  # reading removed nothing
+    acked = post(bob, "/im/inbox/ack/", {"up_to": mine[0]["id"]})
+    assert acked.status_code == 200, acked.json()
+    after = bob.get(f"{API}/im/inbox/").json()["results"]
+    assert not [m for m in after if marker in m["text"]]
 
 
 def test_im_ignores_status_and_dnd(api):

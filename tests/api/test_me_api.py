@@ -25,6 +25,7 @@ from tests.factories import (
     a_role,
     a_router,
     an_agent,
+    client_for,
     reason_codes,
 )
 from tests.services.history_checks import assert_history_consistent
@@ -376,7 +377,8 @@ def test_pending_not_ready_is_held_with_an_open_chat(alice):
     ]
     assert new[0].rule.startswith("R8:pending_enabled@role")
     # While pending, the channel gets no new work (R8).
-    offer = alice.post(OFFER, {"agent": "alice", "channel": "chat"}, format="json")
+    router = client_for("router")
+    offer = router.post(OFFER, {"agent": "alice", "channel": "chat"}, format="json")
     assert offer.json()["code"] == "pending_held"
 
 

@@ -286,3 +286,15 @@ def test_a_version_bump_is_a_greater_version():
     assert compat.version_bumped(schema("0.9.0"), schema("0.10.0"))
     assert not compat.version_bumped(schema("0.1.0"), schema("0.1.0"))
     assert not compat.version_bumped(schema("1.0.0"), schema("0.9.9"))
+
+
+def test_web_processes_resolve_the_schema_extensions_before_serving():
+    """drf-spectacular resolves extension targets lazily and not thread-safely; the WSGI entry
+    point resolves them all once at start (``schema.resolve_schema_extensions``)."""
+    from drf_spectacular.plumbing import OpenApiGeneratorExtension
+
+    import cc_rules.wsgi  # noqa: F401
+
+    registered = [e for b in OpenApiGeneratorExtension.__subclasses__() for e in b._registry]
+    assert registered
+    assert not [e for e in registered if isinstance(e.target_class, str)]

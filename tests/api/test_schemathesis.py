@@ -6,10 +6,15 @@ run is reproducible); ``bench/fuzz_api.py`` runs the same test with 200+ random 
 Every operation gets positive and negative data, and a share of the cases aim their path
 parameters at things that exist (alice's interactions, a contact, alice, her channels) so the
 fuzzer gets past 404. Each operation starts from the same state (``world``, rolled back after).
+
+Crafted cursors (issue 15: ``p=abc``, a NUL, ``1e999``, ids beyond 64 bits…) are explicit
+examples of every operation that takes a ``cursor``, so every run sends them, whatever the
+fuzzer draws.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 
@@ -18,7 +23,7 @@ import schemathesis
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -37,6 +42,48 @@ CHECKS = [not_a_server_error, response_schema_conformance, status_code_conforman
 
 SCHEMA = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+
+
+def _cursor(raw: str) -> str:
+    return base64.b64encode(raw.encode()).decode()
+
+
+# Cursors a client can craft (issue 15, item 3); each must be a 400 with the error body.
+CRAFTED_CURSORS = [
+    "cD1hYmM=",  # the issue's own: p=abc
+    _cursor("p=%00"),
+    _cursor("p=1e999"),
+    _cursor("p=" + str(2**64)),
+    _cursor("p=-" + "9" * 400),
+    _cursor("p=99999-01-01T00:00:00"),
+    _cursor("o=abc"),
+    _cursor("r=yes&p=1"),
+    _cursor("p=1&p=abc"),
+    "%%%",
+    "\x00",
+]
+
+
+# Who may read each paginated list, so that their crafted cursors reach the cursor check.
+PAGES_OF = {
+    ("agent", "/api/v1/interactions/"),
+    ("agent", "/api/v1/interactions/{id}/messages/"),
+    ("agent", "/api/v1/contacts/"),
+    ("supervisor", "/api/v1/agents/"),
+    ("compliance", "/api/v1/audit/status-changes/"),
+}
+
+
+def _with_crafted_cursors(operation, world, test):
+    """``test`` with each crafted cursor as an explicit example, if ``operation`` pages; a path
+    parameter names alice's active chat (the only one: the transcript)."""
+    if not any(p.name == "cursor" for p in operation.query):
+        return test
+    path = {"id": world["active"]} if "{id}" in operation.path else None
+    for crafted in CRAFTED_CURSORS:
+        case = operation.Case(path_parameters=path, query={"cursor": crafted})
+        test = example(case=case)(test)
+    return test
 
 
 def _known_path_parameters(path: str, world: dict[str, int]) -> list[dict]:
@@ -104,5 +151,14 @@ def test_api_conforms_to_its_schema(world, operation, caller):
     def run(case):
         response = case.call(headers=headers)
         case.validate_response(response, checks=CHECKS, headers=headers)
+        if "cursor" in (case.query or {}) and case.query["cursor"] in CRAFTED_CURSORS:
+            crafted.append(response.status_code)
 
-    run()
+    crafted: list[int] = []
+    _with_crafted_cursors(operation, world, run)()
+    if any(p.name == "cursor" for p in operation.query):
+        # The explicit examples ran, and every one was refused as a bad cursor (or earlier).
+        assert len(crafted) >= len(CRAFTED_CURSORS), crafted
+        assert set(crafted) <= {400, 401, 403, 404}, crafted
+        if (caller, operation.path) in PAGES_OF:
+            assert set(crafted) == {400}, crafted

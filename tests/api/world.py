@@ -75,7 +75,8 @@ def build_state() -> dict[str, int]:
     """Through the API: alice logged in on voice, e-mail and chat (ready), bob and sam logged in
     (sam ready on chat). Returns ids: ``offered`` (chat), ``active`` (chat), ``ended`` (e-mail,
     not done), ``done`` (e-mail), ``acw`` (the voice call whose wrap-up is running), ``contact``,
-    ``token`` (the id of a second API token of alice's, her "laptop").
+    ``token`` (the id of a second API token of alice's, her "laptop"),
+    ``audit_job`` (cora's export job, queued).
     """
     alice, router = client_for("alice"), client_for("router")
     contact = Contact.objects.order_by("pk").first().pk
@@ -109,6 +110,9 @@ def build_state() -> dict[str, int]:
     ids["active"] = offer("chat")
     act(ids["active"], "accept")
     ids["offered"] = offer("chat")
+    # An export job cora asked for (queued: no worker runs in these tests).
+    job = client_for("cora").post("/api/v1/audit/status-changes/jobs/", {}, format="json")
+    ids["audit_job"] = _ok(job, 202)["id"]
     # Deadlines far ahead: an offer or a wrap-up must not expire while the module runs.
     later = timezone.now() + timedelta(days=1)
     Interaction.objects.filter(state="offered").update(offer_deadline=later)

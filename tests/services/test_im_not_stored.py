@@ -104,7 +104,7 @@ def test_im_text_reaches_no_table_no_log_line_and_no_sql_statement(seeded, setti
     chat_marker = f"CHAT-KEPT-{uuid.uuid4().hex}"
     alice, bob, router = client_for("alice"), client_for("bob"), client_for("router")
     bob_agent = Agent.objects.get(user__username="bob")
-    im_service.inbox(bob_agent)  # start from an empty inbox
+    im_service.discard(bob_agent.pk)  # start from an empty inbox
 
     # Positive control: a chat message is kept (R5), so the search below must find it.
     alice.post(f"{API}/me/login/", {"channels": ["chat"]}, format="json")
@@ -144,11 +144,19 @@ def test_im_text_reaches_no_table_no_log_line_and_no_sql_statement(seeded, setti
     assert _log_lines_with(im_marker, caplog.records) == []
     assert im_marker not in caplog.text
 
-    # It is in Redis: bob's inbox returns it once.
+    # It is in Redis: bob's inbox returns it until bob acknowledges it (with a key, so the
+    # acknowledgement's idempotency record is searched too), then it is gone.
     inbox = bob.get(f"{API}/im/inbox/")
     assert inbox.status_code == 200
-    texts = [m["text"] for m in inbox.json()["results"]]
-    assert f"the code is {im_marker}" in texts
+    [message] = inbox.json()["results"]
+    assert message["text"] == f"the code is {im_marker}"
+    acked = bob.post(
+        f"{API}/im/inbox/ack/",
+        {"up_to": message["id"]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=f"ack-{uuid.uuid4().hex}",
+    )
+    assert acked.json() == {"removed": 1, "remaining": 0}
     assert im_marker not in str(bob.get(f"{API}/im/inbox/").json())
     assert _rows_with(im_marker) == []  # reading it stored nothing either
     assert _log_lines_with(im_marker, caplog.records) == []

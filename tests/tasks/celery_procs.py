@@ -50,27 +50,30 @@ def with_db(url: str, db: int) -> str:
 def claimed_redis_db() -> Iterator[str]:
     """Claim a free Redis database number (5-14) for this session, FLUSHDB it, yield its URL.
 
-    The claim is a key with a TTL in the base database (``SET NX``), released at the end, so
-    two test sessions on one Redis never share a broker database.
+    The claim is a key with a TTL (``SET NX``) in database 0 of the server, whatever this
+    session's own database is, so two test sessions on one Redis never share a broker database;
+    a database that is not empty (in use by a session that claims elsewhere) is skipped too.
     """
     base = base_redis_url()
-    client = redis.Redis.from_url(base)
+    registry = redis.Redis.from_url(with_db(base, 0))
     me = f"{socket.gethostname()}:{os.getpid()}"
     base_db = int(urlsplit(base).path.strip("/") or 0)
     for db in CLAIMABLE_DBS:
-        if db != base_db and client.set(CLAIM_KEY.format(db), me, nx=True, ex=6 * 3600):
+        if db == base_db or not registry.set(CLAIM_KEY.format(db), me, nx=True, ex=6 * 3600):
+            continue
+        if redis.Redis.from_url(with_db(base, db)).dbsize() == 0:
             break
+        registry.delete(CLAIM_KEY.format(db))
     else:
         raise RuntimeError(f"no free Redis database in {list(CLAIMABLE_DBS)} on {base}")
     url = with_db(base, db)
-    redis.Redis.from_url(url).flushdb()
     try:
         yield url
     finally:
         with contextlib.suppress(redis.RedisError):
             redis.Redis.from_url(url).flushdb()
-            if client.get(CLAIM_KEY.format(db)) == me.encode():
-                client.delete(CLAIM_KEY.format(db))
+            if registry.get(CLAIM_KEY.format(db)) == me.encode():
+                registry.delete(CLAIM_KEY.format(db))
 
 
 @contextlib.contextmanager
@@ -164,8 +167,19 @@ class Proc:
 class CeleryProcesses:
     """The session's worker and beat; ``logs_since(mark)`` is what they logged after a mark."""
 
-    def __init__(self, *, broker_url: str, database_url: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        database_url: str,
+        workdir: Path,
+        queues: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``queues``: the worker consumes these (``-Q``) instead of the default queue;
+        ``env``: more environment for both processes."""
         celery = str(Path(sys.executable).with_name("celery"))
+        extra_env = env or {}
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -179,6 +193,7 @@ class CeleryProcesses:
             "CONN_MAX_AGE": "0",  # no idle connection survives a test's flush
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            **extra_env,
         }
         self.broker_url = broker_url
         self.test_mark = 0  # where the current test's part of the log starts
@@ -190,6 +205,7 @@ class CeleryProcesses:
             [
                 *(celery, "-A", "cc_rules", "worker", "--concurrency", "2", "-l", "info"),
                 *("--hostname", f"{tag}@%h", "--without-gossip", "--without-mingle"),
+                *(("--queues", queues) if queues else ()),
             ],
             env,
             self.log,
@@ -226,7 +242,7 @@ class CeleryProcesses:
     def start_beat(self) -> None:
         mark = self.mark()
         self.beat.start()
-        self.wait_for_log(mark, "Sending due task", "cc_rules.sweep", what="the beat's first sweep")
+        self.wait_for_log(mark, "sweeper started in beat:", what="the beat's sweeper")
 
     def ensure_running(self) -> None:
         if not self.worker.running:

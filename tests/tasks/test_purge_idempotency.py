@@ -30,7 +30,9 @@ def test_purge_idempotency_deletes_only_expired_keys():
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["live"]
 
 
-def test_the_beat_schedules_the_purge_and_the_sweep():
+def test_the_beat_schedules_the_purge_and_sweeps_itself():
     app.loader.import_default_modules()
     tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert tasks == {"cc_rules.sweep", "cc_rules.purge_idempotency", "cc_rules.checkpoint_history"}
+    # The sweep is no task any more: the beat and the workers run it in-process (sweeper.py).
+    assert tasks == {"cc_rules.purge_idempotency", "cc_rules.checkpoint_history"}
+    assert "SweeperStep" in {step.__name__ for step in app.steps["worker"]}

@@ -5,6 +5,7 @@ cc_rules beat`` (1 s sweep, wake-ups on) as subprocesses on a Redis database cla
 session and on this session's test database. They read committed rows, so every test here is
 transactional. Nothing is mocked: the services send their ETA wake-ups after commit exactly as
 in production. Timing promise (DECISIONS.md): a timer is never early and at most 3 s late.
+With the worker killed the beat's sweep fires the timers; with the beat killed the workers'.
 
 The processes are stopped when this module is done, so their beat never sweeps another
 module's rows; their log is printed (as captured output) for any test that fails.
@@ -20,9 +21,11 @@ import redis
 import requests
 from django.db import transaction
 
+from cc_rules import sweeper
 from cc_rules.models import AgentChannelState, Contact, RulesVersion, StatusChange
 from cc_rules.selectors import db_now
 from cc_rules.services import wakeups
+from cc_rules.sweeper import read_stamp
 from tests.factories import token_for
 
 from .calls import (
@@ -200,27 +203,51 @@ def test_an_extended_acw_does_not_end(live):
     assert state("alice").status == "ready"
 
 
-# -- (c) a worker killed with SIGKILL, (d) Redis flushed ------------------------------------------
-def test_a_worker_killed_with_sigkill_loses_nothing(live):
+# -- (c) a worker killed with SIGKILL, (c') the beat killed, (d) Redis flushed -------------------
+def last_sweep_by(live: CeleryProcesses) -> str:
+    stamp = read_stamp(redis.Redis.from_url(live.broker_url), sweeper.last_sweep_key())
+    return stamp["by"] if stamp else ""
+
+
+def test_a_worker_killed_with_sigkill_loses_nothing_the_beat_sweeps_on_time(live):
     ids, deadline = schedule_due_timers(10, in_seconds=3, prefix="killed-")
     # The worker has reserved the wake-up (an ETA message waits unacknowledged in its memory;
     # the ten deadlines share one wake-up slot).
     live.wait_for_log(live.test_mark, "fire_wrap_up[", "received", what="the wake-up reserved")
 
-    live.worker.kill()
-    wait_until(lambda: db_now() > deadline + timedelta(seconds=1.5), 10, "the deadlines to pass")
-    assert fired(ids) == [], "fired without a worker?"
-    assert AgentChannelState.objects.filter(pk__in=ids, status="after_call_work").count() == 10
-
-    restarted = time.monotonic()
-    live.start_worker()
-    ready = time.monotonic()
-    rows = wait_until(lambda: all_fired(ids), 10, "every overdue timer", live, live.test_mark)
-    done = time.monotonic()
+    live.worker.kill()  # the only worker: no task runs from here on
+    rows = wait_until(lambda: all_fired(ids), 3 + 3 + 2, "every timer", live, live.test_mark)
 
     assert_each_fired_once(rows, ids, deadline)
-    assert done - ready < 5, f"overdue timers took {done - ready:.1f} s after the worker was ready"
-    print(f"restart {ready - restarted:.1f} s, then all fired in {done - ready:.1f} s")
+    assert {r.request_id.split(":")[0] for r in rows} == {"sweep"}
+    for row in rows:
+        assert_on_time(row.at, deadline)  # the beat sweeps in-process every second
+    assert last_sweep_by(live).startswith("beat:")
+
+    live.start_worker()  # the reserved wake-up comes back only after the visibility timeout
+    time.sleep(1.5)
+    assert len(fired(ids)) == 10
+
+
+def test_with_the_beat_killed_the_workers_take_over_the_sweep(live, settings):
+    settings.CC_SEND_WAKEUPS = False  # no wake-ups: only a sweep can fire these timers
+    live.beat.kill()
+    ids, deadline = schedule_due_timers(10, in_seconds=2, prefix="no-beat-")
+
+    # Workers sweep once the beat's heartbeat is TAKEOVER intervals old (2.5 s here).
+    takeover = timedelta(seconds=sweeper.TAKEOVER * 1.0)
+    rows = wait_until(lambda: all_fired(ids), 2 + 2.5 + 3 + 2, "every timer", live, live.test_mark)
+
+    assert_each_fired_once(rows, ids, deadline)
+    assert {r.request_id.split(":")[0] for r in rows} == {"sweep"}
+    for row in rows:
+        assert row.at - deadline <= MAX_LATE + takeover, f"fired {row.at - deadline} late"
+    assert last_sweep_by(live).startswith("worker:")
+    assert live.log_lines(live.test_mark, "sweeper worker:", "swept")
+
+    # The beat back: it sweeps again, and the workers step back.
+    live.start_beat()
+    wait_until(lambda: last_sweep_by(live).startswith("beat:"), 5, "the beat to sweep again")
 
 
 def test_after_redis_is_flushed_the_sweeper_alone_fires_every_timer(live):

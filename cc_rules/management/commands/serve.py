@@ -1,19 +1,24 @@
 """`python3 manage.py serve`: the whole service on one machine, in one command.
 
 Migrates, seeds the demo (DEBUG on) or collects the static files (DEBUG off), then runs web
-(runserver, or gunicorn with cc_rules/gunicorn_conf.py), one Celery worker and exactly one Celery
-beat as child processes and supervises them: Ctrl-C or SIGTERM stops them all; if one dies the
-others are stopped too and the command exits non-zero, so a half-running service (say, web
-without the beat that fires wrap-up timers) is never mistaken for a working one.
+(runserver, or gunicorn with cc_rules/gunicorn_conf.py), one Celery worker, one Celery worker for
+the audit jobs' queue (``CC_AUDIT_QUEUE``) and exactly one Celery beat as child processes and
+supervises them: Ctrl-C or SIGTERM stops them all; if one dies the others are stopped too and
+the command exits non-zero, so a half-running service (say, web without the beat that fires
+wrap-up timers) is never mistaken for a working one.
 
 Redis comes from ``REDIS_URL``, else an embedded server (cc_rules/embedded_redis.py) that is
 stopped when this command exits. Every child gets ``REDIS_URL`` and ``CELERY_BROKER_URL`` in its
-environment, because settings are read from the environment when each process starts.
+environment, because settings are read from the environment when each process starts, and
+``PROMETHEUS_MULTIPROC_DIR`` (``var/metrics`` unless set; emptied at start) where every process
+writes its metrics for ``/metrics`` (cc_rules/metrics.py). Logs: every child writes lines in
+``CC_LOG_FORMAT`` on stderr (cc_rules/logs.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -34,6 +39,7 @@ from cc_rules.embedded_redis import (
     ensure_redis,
     release_redis,
 )
+from cc_rules.logs import gunicorn_config
 
 DEMO_USERS = (
     ("alice", "agent, blended: voice email chat im"),
@@ -54,7 +60,10 @@ class _Stop(Exception):
 
 
 class Command(BaseCommand):
-    help = "Migrate, seed the demo (DEBUG), and run web + one Celery worker + one Celery beat."
+    help = (
+        "Migrate, seed the demo (DEBUG), and run web + one Celery worker + one audit-job worker "
+        "+ one Celery beat."
+    )
     requires_system_checks = []  # the web child runs them; no need to pay for them twice
 
     def add_arguments(self, parser) -> None:
@@ -94,7 +103,7 @@ class Command(BaseCommand):
         if failed:
             name, code = failed
             raise CommandError(f"{name} exited with code {code}; stopped the other processes.")
-        self.stdout.write("Stopped web, worker and beat" + self._redis_note() + ".")
+        self.stdout.write("Stopped web, workers and beat" + self._redis_note() + ".")
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop_requested = True
@@ -116,6 +125,7 @@ class Command(BaseCommand):
         env.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
         # The children run in the package's directory: give them this var/, resolved here.
         env["CC_VAR_DIR"] = str(settings.VAR_DIR)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir())
         # This process may have imported settings before the URL existed; keep it consistent.
         os.environ.update({k: env[k] for k in ("REDIS_URL", "CELERY_BROKER_URL")})
         return env
@@ -142,14 +152,29 @@ class Command(BaseCommand):
             # GUNICORN_CMD_ARGS still overrides them.
             web = [py, "-m", "gunicorn", "--config", "python:cc_rules.gunicorn_conf"]
             web += ["--bind", f"{host}:{port}", "cc_rules.wsgi"]
-        worker = [py, "-m", "celery", "-A", "cc_rules", "worker", "--concurrency", "2"]
+            # gunicorn's own lines in the same format; access lines come from the application
+            # (logger cc_rules.access, with the request id), so gunicorn's access log stays off.
+            web += ["--log-config-json", str(_gunicorn_logging(Path(settings.VAR_DIR)))]
+        # --quiet: no start-up banner (plain text) on stdout; the log says the same in lines.
+        celery = [py, "-m", "celery"] + (["--quiet"] if settings.CC_LOG_FORMAT == "json" else [])
+        worker = [*celery, "-A", "cc_rules", "worker", "--concurrency", "2"]
         worker += ["--loglevel", "INFO", "--hostname", f"cc-rules-{os.getpid()}@%h"]
+        # Audit jobs (verify, CSV export: minutes long) on their own queue and their own
+        # worker, so a running job never takes a pool slot the timer tasks need.
+        audit = [py, "-m", "celery", "-A", "cc_rules", "worker", "--concurrency", "1"]
+        audit += ["--queues", settings.CC_AUDIT_QUEUE, "--loglevel", "INFO"]
+        audit += ["--hostname", f"cc-rules-audit-{os.getpid()}@%h"]
         # The beat pidfile makes a second beat on this var/ refuse to start: exactly one beat.
-        beat = [py, "-m", "celery", "-A", "cc_rules", "beat", "--loglevel", "INFO"]
+        beat = [*celery, "-A", "cc_rules", "beat", "--loglevel", "INFO"]
         beat += ["--schedule", str(celery_dir / "beat-schedule")]
         beat += ["--pidfile", str(celery_dir / "beat.pid")]
         children = {}
-        for name, command in (("web", web), ("worker", worker), ("beat", beat)):
+        for name, command in (
+            ("web", web),
+            ("worker", worker),
+            ("audit-worker", audit),
+            ("beat", beat),
+        ):
             children[name] = subprocess.Popen(
                 command,
                 cwd=settings.BASE_DIR,
@@ -197,6 +222,24 @@ class Command(BaseCommand):
                     return name, code
             time.sleep(0.2)
         return None
+
+
+def _fresh_metrics_dir() -> Path:
+    """``PROMETHEUS_MULTIPROC_DIR`` for web, worker and beat (cc_rules/metrics.py): the one
+    given, else ``var/metrics``; its metric files (``*.db``, one per process and kind) are
+    deleted, because the files of an earlier run would be added in. Nothing else is touched."""
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(settings.VAR_DIR) / "metrics")
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def _gunicorn_logging(var_dir: Path) -> Path:
+    """gunicorn's logging configuration (``cc_rules.logs.gunicorn_config``) as a JSON file."""
+    path = var_dir / "gunicorn-logging.json"
+    path.write_text(json.dumps(gunicorn_config(settings.CC_LOG_FORMAT), indent=2))
+    return path
 
 
 def _check_port_free(host: str, port: int) -> None:
