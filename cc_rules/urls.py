@@ -1,9 +1,13 @@
-"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema and Swagger UI, the
-health endpoints /healthz and /readyz (cc_rules/health.py), and /metrics (Prometheus)."""
+"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema, Swagger UI and Redoc,
+the health endpoints /healthz and /readyz (cc_rules/health.py), and /metrics (Prometheus)."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from cc_rules import health
 from cc_rules.api.metrics_view import metrics_view
@@ -17,6 +21,11 @@ urlpatterns = [
     path("api/v1/", include("cc_rules.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="cc_rules/redoc.html"),
+        name="redoc",
+    ),
     path("metrics", metrics_view, name="metrics"),
 ]
 

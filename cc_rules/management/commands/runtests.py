@@ -4,7 +4,8 @@ Runs pytest over tests/ in a child process, so the settings it reads see the env
 prepare here (this process imported settings before any of it existed):
 - ``REDIS_URL`` unset: a private embedded Redis for this run (cc_rules/embedded_redis.py), so a
   test run never shares a broker with a running ``serve``; ``REDIS_URL`` and
-  ``CELERY_BROKER_URL`` are exported to pytest and everything it starts (Celery workers).
+  ``CELERY_BROKER_URL`` are exported to pytest and everything it starts (Celery workers). With
+  ``-n N`` each xdist worker starts one of its own instead (cc_rules/pytest_plugin.py).
 - ``DATABASE_URL`` unset: SQLite (the settings default); tests that need PostgreSQL skip, each
   with a reason saying so. CI points ``DATABASE_URL`` at PostgreSQL and passes ``--no-skips``.
 - ``--no-skips`` (or ``CC_FAIL_ON_SKIP=1``): a skipped test fails the run; the hook lives at the
@@ -34,6 +35,7 @@ from cc_rules.embedded_redis import (
     ensure_redis,
     release_redis,
 )
+from cc_rules.pytest_plugin import PER_WORKER
 
 OWN_FLAG = "--no-skips"
 
@@ -89,6 +91,8 @@ def run_pytest(args: list[str], *, no_skips: bool, out) -> int:
         embedded = not env.get("REDIS_URL")
         if embedded:
             env["REDIS_URL"] = ensure_redis(private=True)
+            # With `-n N`, each xdist worker starts its own (cc_rules/pytest_plugin.py).
+            env[PER_WORKER] = "1"
         env["CELERY_BROKER_URL"] = os.environ.get("CELERY_BROKER_URL") or env["REDIS_URL"]
         if no_skips:
             env["CC_FAIL_ON_SKIP"] = "1"
@@ -101,7 +105,8 @@ def run_pytest(args: list[str], *, no_skips: bool, out) -> int:
             + ("; skips fail the run" if env.get("CC_FAIL_ON_SKIP") == "1" else "")
         )
         out.flush()
-        command = [sys.executable, "-m", "pytest", *args]
+        plugin = ["-p", "cc_rules.pytest_plugin"] if embedded else []
+        command = [sys.executable, "-m", "pytest", *plugin, *args]
         process = subprocess.Popen(command, cwd=_cwd(), env=env, preexec_fn=die_with_parent)
         return _wait(process)
     finally:

@@ -19,7 +19,9 @@ from cc_rules.engine.rulebook import RULES
 from cc_rules.models import Agent, Channel, Contact, ContactPoint, ReasonCode, Role, Rule, Workbin
 from cc_rules.permissions_setup import AGENT, ensure_groups
 
-FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo.json"
+# fixtures/demo.json, through the package's demo_data link in a checkout and as the copy that the
+# wheel carries once installed (pyproject.toml, package-data).
+FIXTURE = Path(__file__).resolve().parents[2] / "demo_data" / "demo.json"
 
 
 class Command(BaseCommand):

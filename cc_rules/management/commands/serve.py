@@ -1,6 +1,7 @@
 """`python3 manage.py serve`: the whole service on one machine, in one command.
 
-Migrates, seeds the demo (DEBUG only), then runs web, one Celery worker, one Celery worker for
+Migrates, seeds the demo (DEBUG on) or collects the static files (DEBUG off), then runs web
+(runserver, or gunicorn with cc_rules/gunicorn_conf.py), one Celery worker, one Celery worker for
 the audit jobs' queue (``CC_AUDIT_QUEUE``) and exactly one Celery beat as child processes and
 supervises them: Ctrl-C or SIGTERM stops them all; if one dies the others are stopped too and
 the command exits non-zero, so a half-running service (say, web without the beat that fires
@@ -122,6 +123,8 @@ class Command(BaseCommand):
         env["CELERY_BROKER_URL"] = os.environ.get("CELERY_BROKER_URL") or redis_url
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
+        # The children run in the package's directory: give them this var/, resolved here.
+        env["CC_VAR_DIR"] = str(settings.VAR_DIR)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir())
         # This process may have imported settings before the URL existed; keep it consistent.
         os.environ.update({k: env[k] for k in ("REDIS_URL", "CELERY_BROKER_URL")})
@@ -132,6 +135,10 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if settings.DEBUG:
             call_command("seed_demo", stdout=self.stdout)
+        else:
+            # WhiteNoise serves STATIC_ROOT (hashed, compressed names) when DEBUG is off.
+            self.stdout.write(f"Collecting static files into {settings.STATIC_ROOT} …")
+            call_command("collectstatic", interactive=False, verbosity=0)
         connections.close_all()  # children open their own; don't hold a SQLite handle idle
 
     def _start_children(self, env: dict[str, str], host: str, port: int) -> dict:
@@ -141,8 +148,10 @@ class Command(BaseCommand):
         if settings.DEBUG:
             web = [py, "-m", "django", "runserver", "--noreload", f"{host}:{port}"]
         else:
-            # Workers: gunicorn reads WEB_CONCURRENCY / GUNICORN_CMD_ARGS itself.
-            web = [py, "-m", "gunicorn", "cc_rules.wsgi", "--bind", f"{host}:{port}"]
+            # Settings from cc_rules/gunicorn_conf.py (WEB_CONCURRENCY, timeouts, max requests);
+            # GUNICORN_CMD_ARGS still overrides them.
+            web = [py, "-m", "gunicorn", "--config", "python:cc_rules.gunicorn_conf"]
+            web += ["--bind", f"{host}:{port}", "cc_rules.wsgi"]
             # gunicorn's own lines in the same format; access lines come from the application
             # (logger cc_rules.access, with the request id), so gunicorn's access log stays off.
             web += ["--log-config-json", str(_gunicorn_logging(Path(settings.VAR_DIR)))]
