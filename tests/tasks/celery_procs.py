@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import kombu.pools
 import redis
 from django.conf import settings
 from django.db import connection
@@ -81,7 +82,8 @@ def broker_of_this_process(url: str) -> Iterator[None]:
     """Send this process's tasks (the services' on-commit wake-ups) to ``url``.
 
     ``CELERY_BROKER_URL`` in the environment wins over every other broker setting in Celery;
-    the app's connection and producer pools are dropped so the next send connects anew.
+    the app's connection and producer pools (and kombu's registry of them) are dropped, so
+    the next send connects anew.
     """
     old = os.environ.get("CELERY_BROKER_URL")
 
@@ -90,6 +92,10 @@ def broker_of_this_process(url: str) -> Iterator[None]:
             app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
+        # kombu keeps producer pools in a process-wide registry keyed by the connection's URL:
+        # a later module that claims the same Redis database would get the pool whose
+        # connections were just closed ("Acquire on closed pool") and send no task at all.
+        kombu.pools.reset()
 
     os.environ["CELERY_BROKER_URL"] = url
     reset_pools()

@@ -34,5 +34,9 @@ def test_the_beat_schedules_the_purge_and_sweeps_itself():
     app.loader.import_default_modules()
     tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
     # The sweep is no task any more: the beat and the workers run it in-process (sweeper.py).
-    assert tasks == {"cc_rules.purge_idempotency", "cc_rules.checkpoint_history"}
+    assert tasks == {
+        "cc_rules.purge_idempotency",
+        "cc_rules.checkpoint_history",
+        "cc_rules.maintain_audit_jobs",
+    }
     assert "SweeperStep" in {step.__name__ for step in app.steps["worker"]}
