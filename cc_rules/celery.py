@@ -38,8 +38,9 @@ Configuration is deliberate (issue 5):
 
 import os
 
-from celery import Celery, bootsteps
+from celery import Celery
 from celery.signals import beat_init
+from kombu.utils.imports import symbol_by_name
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cc_rules.settings")
 
@@ -85,37 +86,13 @@ def _beat_schedule(sender: Celery, **kwargs: object) -> None:
     }
 
 
-class SweeperStep(bootsteps.StartStopStep):
-    """Every worker runs a sweeper thread in its main process (``cc_rules.sweeper``), not in its
-    pool: it sweeps when the beat has not for a while, even if the pool is busy or Redis is
-    down. Started after the pool, so the pool's first children are not forked beside it."""
-
-    requires = ("celery.worker.components:Pool",)
-
-    def __init__(self, worker: object, **kwargs: object) -> None:
-        super().__init__(worker, **kwargs)
-        self.sweeper = None
-
-    def start(self, worker: object) -> None:
-        from cc_rules.sweeper import Sweeper
-
-        self.sweeper = Sweeper("worker").start()
-
-    def stop(self, worker: object) -> None:
-        if self.sweeper is not None:
-            self.sweeper.stop()
-            self.sweeper = None
-
-
-app.steps["worker"].add(SweeperStep)
-
-_beat_sweepers: list = []
+# The sweeper lives beside the services it runs (``cc_rules/sweeper.py``); the app names it, as
+# it names tasks, so this module imports nothing of the services (Celery resolves a step's
+# ``module:Class`` when a worker starts).
+app.steps["worker"].add("cc_rules.sweeper:SweeperStep")
 
 
 @beat_init.connect  # also sent by a beat embedded in a worker (``worker --beat``)
 def _beat_sweeps(sender: object = None, **kwargs: object) -> None:
-    """The beat sweeps too, and writes the heartbeat ``/readyz`` checks. Its thread is a daemon:
-    it ends with the beat process."""
-    from cc_rules.sweeper import Sweeper
-
-    _beat_sweepers.append(Sweeper("beat").start())
+    """The beat sweeps too, and writes the heartbeat ``/readyz`` checks."""
+    symbol_by_name("cc_rules.sweeper:start_beat_sweeper")()

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 
 import redis
+from celery import bootsteps
 from django.conf import settings
 from django.db import close_old_connections, connections
 
@@ -216,3 +217,33 @@ def _default_sweep() -> dict[str, int]:
     from cc_rules.services import timers
 
     return timers.sweep()
+
+
+# -- where it runs -------------------------------------------------------------------------------
+class SweeperStep(bootsteps.StartStopStep):
+    """Every worker runs a sweeper thread in its main process (``cc_rules.sweeper``), not in its
+    pool: it sweeps when the beat has not for a while, even if the pool is busy or Redis is
+    down. Started after the pool, so the pool's first children are not forked beside it."""
+
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, worker: object, **kwargs: object) -> None:
+        super().__init__(worker, **kwargs)
+        self.sweeper = None
+
+    def start(self, worker: object) -> None:
+        self.sweeper = Sweeper("worker").start()
+
+    def stop(self, worker: object) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
+            self.sweeper = None
+
+
+_beat_sweepers: list[Sweeper] = []
+
+
+def start_beat_sweeper() -> None:
+    """Called on ``beat_init`` (cc_rules/celery.py): the beat's sweeper thread, a daemon that
+    ends with the beat process."""
+    _beat_sweepers.append(Sweeper("beat").start())

@@ -41,7 +41,7 @@ from cc_rules.models import Agent, Interaction, StatusChange
 from cc_rules.models.agents import GENESIS_HASH
 from cc_rules.permissions_setup import COMPLIANCE, SUPERVISOR
 from cc_rules.selectors import db_now
-from cc_rules.services.history import row_hash, same_hash
+from cc_rules.services.history import link_problem, row_hash, same_hash
 
 DND = "dnd"
 HANDLING = "handling"
@@ -306,30 +306,6 @@ class _Walk:
             f"the archives do not end at seq {last} with the hash the chain continues from: "
             f"rows were cut or altered around seq {last}{note}"
         )
-
-
-def link_problem(
-    prev: StatusChange | None,
-    row: StatusChange,
-    archive_heads: dict[int, tuple[int, str]] | None,
-) -> str:
-    if prev is None:  # the agent's oldest remaining row
-        if row.seq < 1:
-            return f"seq {row.seq} is not a chain position"
-        if row.seq == 1 and row.prev_hash != GENESIS_HASH:
-            return "the first row of the chain does not start from the genesis hash"
-        archived = (archive_heads or {}).get(row.agent_id)
-        if row.seq > 1 and archived is not None and archived != (row.seq - 1, row.prev_hash):
-            return (
-                f"it does not continue the archived chain head (seq {archived[0]}); "
-                "rows between the archive and this row are missing or altered"
-            )
-        return ""
-    if row.seq != prev.seq + 1:
-        return f"seq {row.seq} follows seq {prev.seq} (rows missing or inserted)"
-    if row.prev_hash != prev.hash:
-        return f"prev_hash does not match the hash of seq {prev.seq}"
-    return ""
 
 
 # --- time in status -----------------------------------------------------------------------------

@@ -30,8 +30,14 @@ from django.db.models import Count, Max, Min, Q
 
 from cc_rules.models import Agent, StatusChange
 from cc_rules.models.guards import ARCHIVE_FUNCTION
-from cc_rules.services.audit import link_problem
-from cc_rules.services.history import keyed_hash, plain_hash, row_fields, row_hash, same_hash
+from cc_rules.services.history import (
+    keyed_hash,
+    link_problem,
+    plain_hash,
+    row_fields,
+    row_hash,
+    same_hash,
+)
 
 CHUNK_SIZE = 2000
 ARCHIVE_FORMAT = "cc_rules.history.v2"  # row hashes keyed (HMAC-SHA256)

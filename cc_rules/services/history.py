@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from cc_rules.models import StatusChange
+from cc_rules.models.agents import GENESIS_HASH
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,30 @@ def row_hash(row: StatusChange) -> str:
 
 def same_hash(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def link_problem(
+    prev: StatusChange | None,
+    row: StatusChange,
+    archive_heads: dict[int, tuple[int, str]] | None,
+) -> str:
+    """Why ``row`` does not continue the chain after ``prev`` (its agent's previous row, or
+    ``None`` for the oldest one present), or ``""``: verify and the archive both check links
+    with it."""
+    if prev is None:  # the agent's oldest remaining row
+        if row.seq < 1:
+            return f"seq {row.seq} is not a chain position"
+        if row.seq == 1 and row.prev_hash != GENESIS_HASH:
+            return "the first row of the chain does not start from the genesis hash"
+        archived = (archive_heads or {}).get(row.agent_id)
+        if row.seq > 1 and archived is not None and archived != (row.seq - 1, row.prev_hash):
+            return (
+                f"it does not continue the archived chain head (seq {archived[0]}); "
+                "rows between the archive and this row are missing or altered"
+            )
+        return ""
+    if row.seq != prev.seq + 1:
+        return f"seq {row.seq} follows seq {prev.seq} (rows missing or inserted)"
+    if row.prev_hash != prev.hash:
+        return f"prev_hash does not match the hash of seq {prev.seq}"
+    return ""
