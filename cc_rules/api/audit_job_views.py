@@ -150,6 +150,12 @@ class JobView(GenericAPIView):
         return job
 
 
+def _start(request: Request, kind: str, body: type[serializers.Serializer]) -> Response:
+    query = body(data=request.data)
+    query.is_valid(raise_exception=True)
+    return _accepted(request, audit_jobs.start(kind, dict(query.validated_data), request.user))
+
+
 @extend_schema_view(
     post=extend_schema(
         tags=["audit"],
@@ -163,10 +169,7 @@ class JobView(GenericAPIView):
 )
 class VerifyJobCreate(JobView):
     def post(self, request: Request) -> Response:
-        query = VerifyJobRequest(data=request.data)
-        query.is_valid(raise_exception=True)
-        job = audit_jobs.start(AuditJob.Kind.VERIFY, dict(query.validated_data), request.user)
-        return _accepted(request, job)
+        return _start(request, AuditJob.Kind.VERIFY, VerifyJobRequest)
 
 
 @extend_schema_view(
@@ -184,10 +187,7 @@ class VerifyJobCreate(JobView):
 )
 class ExportJobCreate(JobView):
     def post(self, request: Request) -> Response:
-        query = ExportJobRequest(data=request.data)
-        query.is_valid(raise_exception=True)
-        job = audit_jobs.start(AuditJob.Kind.EXPORT, dict(query.validated_data), request.user)
-        return _accepted(request, job)
+        return _start(request, AuditJob.Kind.EXPORT, ExportJobRequest)
 
 
 class JobPage(CursorPage):
