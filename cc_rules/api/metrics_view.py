@@ -46,7 +46,10 @@ def _has_token(request: HttpRequest) -> bool:
     if not token:
         return False
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")
+    )
 
 
 def allowed(request: HttpRequest) -> bool:

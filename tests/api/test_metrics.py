@@ -78,6 +78,9 @@ def test_a_bearer_token_opens_metrics_from_anywhere_when_set(settings):
         "/metrics", HTTP_AUTHORIZATION="Token s3cret-metrics-token", **remote
     )
     assert as_token.status_code == 403
+    # A header with characters outside ASCII is a wrong token, not a 500.
+    odd = APIClient().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cr\u00e9t", **remote)
+    assert odd.status_code == 403
 
 
 def test_metrics_make_no_query(django_assert_num_queries):
