@@ -82,7 +82,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
             raise CheckpointError(
                 f"signed with another key (key id {body.get('key_id')}, ours {key_id()})"
             )
-        if not hmac.compare_digest(str(signature), _sign(body)):
+        if not hmac.compare_digest(str(signature).encode(), _sign(body).encode()):
             raise CheckpointError("its signature does not match its contents (the file was edited)")
         heads = {int(pk): (int(seq), str(h)) for pk, seq, h in body["heads"]}
         created = datetime.fromisoformat(body["created_at"])
