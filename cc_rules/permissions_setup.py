@@ -31,6 +31,8 @@ READ_MODELS = [
     "contact",
     "contactpoint",
     "auditjob",
+    "team",
+    "historicalteam",
 ]
 
 

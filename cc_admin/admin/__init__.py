@@ -4,6 +4,7 @@
 - ``rules``: rule rows at every scope and the configuration's change history.
 - ``agents``: agents, their overrides, effective rules and the decision simulator.
 - ``ledger``: live state and the status history, read-only for everyone.
+- ``teams``: teams of agents and the supervisors who see and act on them.
 - ``tokens``: API tokens, listed and revoked by admins.
 
 Superusers change the configuration; supervisors and compliance (view permissions only,
@@ -12,11 +13,11 @@ Superusers change the configuration; supervisors and compliance (view permission
 
 from django.contrib import admin
 
-from . import agents, config, ledger, rules, tokens
+from . import agents, config, ledger, rules, teams, tokens
 
 admin.site.site_header = "cc-rules administration"
 admin.site.site_title = "cc-rules admin"
 admin.site.index_title = "Rules, agents and audit"
 admin.site.index_template = "cc_admin/admin_index.html"  # links to the dashboards
 
-__all__ = ["agents", "config", "ledger", "rules", "tokens"]
+__all__ = ["agents", "config", "ledger", "rules", "teams", "tokens"]

@@ -6,6 +6,7 @@ from .history import IdempotencyRecord, StatusChange
 from .interactions import Interaction, Message
 from .jobs import AuditJob
 from .rules import ReasonCode, Role, Rule, RulesVersion
+from .teams import Team
 from .tokens import ApiToken
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "Rule",
     "RulesVersion",
     "StatusChange",
+    "Team",
     "Workbin",
 ]

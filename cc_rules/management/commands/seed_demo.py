@@ -16,7 +16,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from cc_rules.engine.rulebook import RULES
-from cc_rules.models import Agent, Channel, Contact, ContactPoint, ReasonCode, Role, Rule, Workbin
+from cc_rules.models import (
+    Agent,
+    Channel,
+    Contact,
+    ContactPoint,
+    ReasonCode,
+    Role,
+    Rule,
+    Team,
+    Workbin,
+)
 from cc_rules.permissions_setup import AGENT, ensure_groups
 
 # fixtures/demo.json, through the package's demo_data link in a checkout and as the copy that the
@@ -124,6 +134,18 @@ def seed(data: dict[str, Any], password: str) -> list[str]:
             if changed:
                 agent.save(update_fields=changed)
         user.groups.set([groups[name] for name in names])
+    for spec in data.get("teams", []):
+        team = _upsert(Team, {"name": spec["name"]}, {"label": spec["label"]})
+        agents = set(
+            Agent.objects.filter(user__username__in=spec["agents"]).values_list("pk", flat=True)
+        )
+        if set(team.agents.values_list("pk", flat=True)) != agents:
+            team.agents.set(agents)
+        supervisors = set(
+            User.objects.filter(username__in=spec["supervisors"]).values_list("pk", flat=True)
+        )
+        if set(team.supervisors.values_list("pk", flat=True)) != supervisors:
+            team.supervisors.set(supervisors)
     for spec in data["contacts"]:
         contact, _ = Contact.objects.get_or_create(name=spec["name"])
         for phone in spec["phones"]:
