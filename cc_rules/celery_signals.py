@@ -5,8 +5,7 @@ Connected by ``cc_rules/celery.py`` in every process that loads the app (web, wo
 - ``setup_logging``: Celery leaves logging alone and the process uses ``settings.LOGGING``
   (cc_rules/logs.py), so worker and beat write the same lines as web;
 - ``before_task_publish`` (the publishing process: a request's on-commit wake-up, the beat):
-  the message headers get ``cc_request_id`` (the request being served, if any) and
-  ``cc_published_at`` (wall clock);
+  the message headers get ``cc_request_id`` (the request being served, if any);
 - ``task_prerun``/``task_postrun`` (the worker's pool process): the request id, task name and
   id are the log context while the task runs (the sweep's own metrics are observed where it
   runs, ``cc_rules/sweeper.py``);
@@ -16,7 +15,6 @@ Connected by ``cc_rules/celery.py`` in every process that loads the app (web, wo
 from __future__ import annotations
 
 import logging.config
-import time
 from typing import Any
 
 from celery import signals
@@ -24,7 +22,6 @@ from celery import signals
 from cc_rules import logs, metrics
 
 REQUEST_ID_HEADER = "cc_request_id"
-PUBLISHED_HEADER = "cc_published_at"
 
 
 @signals.setup_logging.connect
@@ -42,7 +39,6 @@ def _stamp_headers(headers: dict | None = None, **kwargs: Any) -> None:
     rid = logs.request_id.get()
     if rid:
         headers.setdefault(REQUEST_ID_HEADER, rid)
-    headers.setdefault(PUBLISHED_HEADER, time.time())
 
 
 @signals.task_prerun.connect
