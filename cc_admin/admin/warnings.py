@@ -66,18 +66,12 @@ def _links(warning: ConfigWarning) -> list[tuple[str, str]]:
     """Where the fix is made: the role's or agent's page (or the global rules), then each
     rule row behind the warning."""
     if warning.scope == "agent" and warning.agent_id:
-        page = (
-            f"agent {warning.agent}'s page",
-            reverse("admin:cc_rules_agent_change", args=[warning.agent_id]),
-        )
+        page = ("the agent's page", reverse("admin:cc_rules_agent_change", args=[warning.agent_id]))
     elif warning.scope == "role" and warning.role_id:
-        page = (
-            f"role {warning.role}'s page",
-            reverse("admin:cc_rules_role_change", args=[warning.role_id]),
-        )
+        page = ("the role's page", reverse("admin:cc_rules_role_change", args=[warning.role_id]))
     else:
         query = urlencode({"scope__exact": "global"})
-        page = ("global rules", f"{reverse('admin:cc_rules_rule_changelist')}?{query}")
+        page = ("the global rules", f"{reverse('admin:cc_rules_rule_changelist')}?{query}")
     rows = [
         (f"rule #{pk}", reverse("admin:cc_rules_rule_change", args=[pk])) for pk in warning.rule_ids
     ]

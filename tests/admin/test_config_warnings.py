@@ -375,6 +375,11 @@ def test_the_page_groups_global_then_each_role_then_its_agents(root):
     assert all(p > 0 for p in positions), positions
     assert positions == sorted(positions)
     assert "3 problems found." in html
+    global_rules = reverse("admin:cc_rules_rule_changelist") + "?scope__exact=global"
+    assert f'href="{global_rules}"' in html
+    listed = root.get(global_rules)
+    assert listed.status_code == 200
+    assert [r.key for r in listed.context["cl"].result_list] == ["acw_seconds"]
 
 
 @pytest.mark.parametrize("who", ["compliance", "supervisor"])
