@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from cc_rules import rows
 from cc_rules.choices import OPEN_STATES, Status
-from cc_rules.engine import decide, forwarding
+from cc_rules.engine import config_check, decide, forwarding
 from cc_rules.engine.resolve import RoleSets, RuleIndex, RuleRow
 from cc_rules.engine.rulebook import RULES
 from cc_rules.engine.types import AgentLive, ChannelLive, EffectiveRules, OfferDecision
@@ -291,3 +291,74 @@ def offer_decision(agent: Agent, channel: str, *, outbound: bool = False) -> Off
         found = rows.agents("a.extension = %s", [agent.forward_to])
         target = party(found[0]) if found else None
     return forwarding.offer_to(named, channel, target)
+
+
+# -- cross-rule warnings (issue 16, item 4) ----------------------------------------------------
+def config_snapshot() -> config_check.ConfigSnapshot:
+    """The whole configuration as the cross-rule checks read it, in six queries (rule rows,
+    visible channels, reason codes, roles, agents, channels visible by default). Read fresh,
+    not from the per-version cache: it runs right after an admin's save, in that transaction."""
+    global_rules: dict[tuple[str, str | None], config_check.SetRule] = {}
+    scoped: dict[tuple[str, int | None], dict] = {}
+    for key, scope, role_id, agent_id, channel, value, pk in Rule.objects.values_list(
+        "key", "scope", "role_id", "agent_id", "channel_id", "value", "pk"
+    ):
+        definition = RULES.get(key)
+        if definition is None:
+            continue
+        entry = config_check.SetRule(definition.parse(value), pk)
+        lookup = channel if definition.per_channel else None
+        if scope == "global":
+            global_rules[(key, lookup)] = entry
+        else:
+            target = role_id if scope == "role" else agent_id
+            scoped.setdefault((scope, target), {})[(key, lookup)] = entry
+    visible: dict[int, set[str]] = {}
+    for role_id, code in Role.visible_channels.through.objects.values_list("role_id", "channel_id"):
+        visible.setdefault(role_id, set()).add(code)
+    codes: dict[int | None, set[str]] = {}
+    for role_id, code in ReasonCode.objects.values_list("role_id", "code"):
+        codes.setdefault(role_id, set()).add(code)
+    roles = tuple(
+        config_check.RoleConfig(
+            id=role.pk,
+            name=str(role),
+            visible=frozenset(visible[role.pk]) if role.pk in visible else None,
+            reason_codes=frozenset(codes[role.pk]) if role.pk in codes else None,
+            rules=scoped.get(("role", role.pk), {}),
+        )
+        for role in Role.objects.all()
+    )
+    agents = tuple(
+        config_check.AgentConfig(
+            id=pk,
+            name=username,
+            role_id=role_id,
+            rules=scoped.get(("agent", pk), {}),
+            active=active,
+        )
+        for pk, username, role_id, active in Agent.objects.values_list(
+            "pk", "user__username", "role_id", "is_active"
+        )
+    )
+    return config_check.ConfigSnapshot(
+        global_rules=global_rules,
+        global_visible=frozenset(
+            Channel.objects.filter(visible_by_default=True).values_list("code", flat=True)
+        ),
+        global_reason_codes=frozenset(codes.get(None, set())),
+        roles=roles,
+        agents=agents,
+    )
+
+
+def check_configuration(
+    role: Role | None = None, agent: Agent | None = None
+) -> list[config_check.ConfigWarning]:
+    """The configuration's cross-rule warnings: all of them, or those that concern ``role``
+    (the role and its active agents) or ``agent`` (what is in force for them)."""
+    return config_check.check(
+        config_snapshot(),
+        role_id=role.pk if role is not None else None,
+        agent_id=agent.pk if agent is not None else None,
+    )

@@ -286,6 +286,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "im", "description": "Instant messages between colleagues (never stored)."},
         {"name": "agents", "description": "Supervisors: their teams' agents."},
         {"name": "audit", "description": "Compliance: history, time in status, verification."},
+        {"name": "config", "description": "Admins: cross-rule warnings of the configuration."},
     ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

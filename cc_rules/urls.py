@@ -1,5 +1,6 @@
-"""URL configuration: admin, the API under /api/v1/, the OpenAPI schema, Swagger UI and Redoc,
-the health endpoints /healthz and /readyz (cc_rules/health.py), and /metrics (Prometheus)."""
+"""URL configuration: admin (and its "check configuration" page), the API under /api/v1/, the
+OpenAPI schema, Swagger UI and Redoc, the health endpoints /healthz and /readyz
+(cc_rules/health.py), and /metrics (Prometheus)."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -9,6 +10,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from cc_admin.admin.warnings import check_configuration_view
 from cc_rules import health
 from cc_rules.api.metrics_view import metrics_view
 
@@ -16,6 +18,7 @@ urlpatterns = [
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^readyz/?$", health.readyz, name="readyz"),
     path("admin/dashboard/", include("cc_admin.dashboard_urls")),
+    path("admin/check-configuration/", check_configuration_view, name="check-configuration"),
     path("admin/", admin.site.urls),
     path("api/v1/audit/", include("cc_rules.api.audit_urls")),
     path("api/v1/", include("cc_rules.api.urls")),

@@ -26,6 +26,7 @@ from cc_rules.services.rule_history import scope_label
 
 from .base import key_label, show_value
 from .rules import ScopedRuleInline
+from .warnings import warn_after_save
 
 CHANNEL_LABELS = dict(ChannelCode.choices)
 STATUS_LABELS = dict(Status.choices)
@@ -181,6 +182,10 @@ class AgentAdmin(admin.ModelAdmin):
         if fields:
             Agent.objects.select_for_update().filter(pk=obj.pk).values_list("pk").first()
             obj.save(update_fields=fields)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        warn_after_save(request, agent=form.instance)  # issue 16, item 4
 
     # -- decision simulator -------------------------------------------------------------------
     def get_urls(self):

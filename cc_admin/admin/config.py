@@ -13,6 +13,7 @@ from cc_rules.models import Channel, Contact, ContactPoint, ReasonCode, Role, Wo
 
 from .base import HistoryAdmin
 from .rules import ScopedRuleInline
+from .warnings import warn_after_save
 
 
 @admin.register(Channel)
@@ -75,6 +76,10 @@ class RoleAdmin(HistoryAdmin):
             .prefetch_related("visible_channels")
             .annotate(_agents=Count("agents", distinct=True), _rules=Count("rules", distinct=True))
         )
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        warn_after_save(request, role=form.instance)  # issue 16, item 4
 
     @admin.display(description="visible channels (R1)")
     def channels(self, obj: Role) -> str:

@@ -20,6 +20,7 @@ from cc_rules.models import ReasonCode, Role, Rule
 from cc_rules.services.rule_history import reason_code_label, scope_label
 
 from .base import HistoricalRecordsAdmin, HistoryAdmin, key_label, show_value
+from .warnings import warn_after_rule_change, warn_after_save
 
 
 def related(record, name: str) -> str:
@@ -90,6 +91,19 @@ class RuleAdmin(HistoryAdmin):
     @admin.display(description="value", ordering="value")
     def shown_value(self, obj: Rule) -> str:
         return show_value(obj.key, obj.value)
+
+    # Cross-rule warnings (issue 16, item 4) for what the saved or deleted row concerns.
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        warn_after_rule_change(request, form.instance)
+
+    def delete_model(self, request, obj: Rule) -> None:
+        super().delete_model(request, obj)
+        warn_after_rule_change(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        warn_after_save(request)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = {

@@ -2,7 +2,15 @@
 
 from django.urls import path
 
-from . import contact_views, decision_views, im_views, message_views, token_views, views
+from . import (
+    config_views,
+    contact_views,
+    decision_views,
+    im_views,
+    message_views,
+    token_views,
+    views,
+)
 from . import interaction_views as iv
 
 urlpatterns = [
@@ -56,4 +64,5 @@ urlpatterns = [
     path("im/", im_views.ImSendView.as_view(), name="im-send"),
     path("im/inbox/", im_views.ImInboxView.as_view(), name="im-inbox"),
     path("im/inbox/ack/", im_views.ImAckView.as_view(), name="im-inbox-ack"),
+    path("config/warnings/", config_views.ConfigWarningsView.as_view(), name="config-warnings"),
 ]

@@ -214,6 +214,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         agents_only(),
         body={"up_to": "0-0"},
     ),
+    ("config-warnings", "GET"): Case(
+        "/api/v1/config/warnings/",
+        {role: {"anonymous": 401, "admin": 200}.get(role, 403) for role in ROLES},
+    ),
     ("audit-status-changes", "GET"): Case("/api/v1/audit/status-changes/", AUDITORS),
     ("audit-time-in-status", "GET"): Case("/api/v1/audit/time-in-status/", AUDITORS),
     ("audit-verify", "GET"): Case("/api/v1/audit/verify/", AUDITORS),
