@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from cc_rules import scoping
 from cc_rules.choices import ChannelCode, Scope
 from cc_rules.engine.config_check import ConfigWarning
 from cc_rules.models import Agent, Role, Rule
@@ -112,6 +113,10 @@ def check_configuration_page(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied
     found = check_configuration()
+    if not scoping.sees_all_agents(request.user) and not request.user.is_superuser:
+        # a supervisor reads the roles' and global warnings, and only their teams' agents'
+        mine = set(scoping.visible_agents(request.user).values_list("pk", flat=True))
+        found = [w for w in found if w.agent_id is None or w.agent_id in mine]
     context = {
         **admin.site.each_context(request),
         "is_nav_sidebar_enabled": False,  # the table wants the full width at 1366 px
