@@ -394,6 +394,16 @@ def test_a_name_given_twice_is_a_problem_not_the_last_one_wins(tmp_path, configu
     assert state() == before
 
 
+def test_a_rule_or_channel_given_twice_is_named_where_it_is(tmp_path, configured):
+    text = export().replace('"channel_cap": {"chat": 2}', '"channel_cap": {"chat": 2, "chat": 3}')
+    text = text.replace('"total_cap": 3', '"total_cap": 3, "total_cap": 4')
+
+    message = str(refused(tmp_path, text))
+
+    assert "roles[support].rules.channel_cap.chat: appears more than once" in message
+    assert "agents[alice].rules.total_cap: appears more than once" in message
+
+
 def test_a_role_that_agents_have_cannot_be_left_out(tmp_path, configured):
     an_agent("bob", role=configured.role)
     doc = json.loads(export())

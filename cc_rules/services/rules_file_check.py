@@ -143,14 +143,16 @@ class _Checker:
         fields: tuple[str, ...] | None = None,
         optional: tuple[str, ...] = (),
         what: str = "an object",
+        dotted: bool = False,
     ) -> dict[str, Any] | None:
         """``value`` as an object: with exactly ``fields`` (+ ``optional``) when given, else
-        any names (roles, channels, …). Duplicated names are problems."""
+        any names (roles, channels, …). Duplicated names are problems, placed as
+        ``where.name`` (fields, rules, channels: ``dotted``) or ``where[name]``."""
         if not isinstance(value, dict):
             self.problem(where, f"expected {what}, found {_kind(value)}")
             return None
         for key in getattr(value, "duplicates", ()):
-            name = f"{where}.{key}" if fields is not None else _at(where, key)
+            name = f"{where}.{key}" if fields is not None or dotted else _at(where, key)
             self.problem(name.lstrip("."), "appears more than once")
         if fields is not None:
             for key in value:
@@ -355,7 +357,9 @@ class _Checker:
         """The rules (and their notes) of one scope; ``codes``: the reason codes rules of this
         scope may name (the role's own, else the global ones), as the file defines them."""
         notes = self.notes(part["notes"], f"{where}.notes") if "notes" in part else {}
-        found = self.obj(part.get("rules"), f"{where}.rules", what="an object {rule: value}")
+        found = self.obj(
+            part.get("rules"), f"{where}.rules", what="an object {rule: value}", dotted=True
+        )
         rules: RuleSet = {}
         named: set[RuleId] = set()
         in_scope = frozenset(codes)
@@ -376,7 +380,10 @@ class _Checker:
                     rules[(key, None)] = entry
                 continue
             per_channel = self.obj(
-                value, at, what="an object {channel: value} (this rule is set per channel)"
+                value,
+                at,
+                what="an object {channel: value} (this rule is set per channel)",
+                dotted=True,
             )
             for channel, channel_value in sorted((per_channel or {}).items()):
                 if channel not in self.known.channels:
