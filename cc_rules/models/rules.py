@@ -147,19 +147,24 @@ class Rule(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    # The reason codes this rule's scope may name, when the caller knows them better than the
+    # database does: ``import_rules`` checks a whole file before it writes any of it.
+    reason_codes_in_scope: frozenset[str] | None = None
+
     def _check_reason_codes(self, parsed: object) -> dict[str, str]:
         """A reason required (or named after done) must exist for the role(s) it applies to."""
-        role = self.role or (self.agent.role if self.agent_id and self.agent else None)
-        codes = ReasonCode.objects.filter(role=role) if role else ReasonCode.objects.none()
-        if role is None or not codes.exists():
-            codes = ReasonCode.objects.filter(role__isnull=True)
-        if self.key == "reason_required" and parsed is True and not codes.exists():
+        if self.key not in ("reason_required", "after_done_reason"):
+            return {}
+        codes = self.reason_codes_in_scope
+        if codes is None:
+            role = self.role or (self.agent.role if self.agent_id and self.agent else None)
+            own = ReasonCode.objects.filter(role=role) if role else ReasonCode.objects.none()
+            if role is None or not own.exists():
+                own = ReasonCode.objects.filter(role__isnull=True)
+            codes = frozenset(own.values_list("code", flat=True))
+        if self.key == "reason_required" and parsed is True and not codes:
             return {"value": "A reason is required, but no reason codes are defined for it."}
-        if (
-            self.key == "after_done_reason"
-            and parsed is not None
-            and not codes.filter(code=parsed).exists()
-        ):
+        if self.key == "after_done_reason" and parsed is not None and parsed not in codes:
             return {"value": f"{parsed!r} is not a reason code of this scope."}
         return {}
 
