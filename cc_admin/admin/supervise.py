@@ -176,7 +176,7 @@ class SupervisorActionsMixin:
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra = dict(extra_context or {})
-        agent = _agent(object_id)
+        agent = _agent(unquote(object_id))
         if agent is not None and scoping.may_act_on_agent(request.user, agent):
             extra["supervisor_panel"] = panel_context(request, agent)
         return super().change_view(request, object_id, form_url, extra)
