@@ -28,10 +28,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from cc_admin.live import cap_use, elapsed
+from cc_rules import scoping
 from cc_rules.choices import OPEN_STATES, ChannelCode, Status
 from cc_rules.filtersets import StatusChangeFilter, parse_moment
 from cc_rules.models import Agent, AgentChannelState, Channel, Interaction, StatusChange
-from cc_rules.selectors import db_now
+from cc_rules.selectors import db_now, effective_rules, rules_version
 from cc_rules.services.audit import DND, HANDLING, can_read_audit, time_in_status
 
 MAX_DAYS = 31
@@ -170,19 +172,46 @@ def time_in_status_page(request: HttpRequest) -> HttpResponse:
 # --- live board ---------------------------------------------------------------------------------
 @dashboard_view
 def live_board(request: HttpRequest) -> HttpResponse:
-    """Every active agent's channels now: status, reason, since, pending, open work; DND."""
+    """The agents the user may see (``scoping.visible_agents``: a supervisor their teams') and
+    their channels now: status, reason, time in status (mm:ss), cap use (open/cap), pending; DND;
+    a link to each agent's page and, where the user may act on the agent, to its supervisor
+    actions.
+
+    A bounded number of queries whatever the head count (tests/admin/test_supervisor_admin.py):
+    channels, agents, channel states, open work (one grouped count), the agents the user may
+    act on, and the rules version; effective caps come from the process's rule snapshot
+    (``selectors.effective_rules``), resolved in memory per agent.
+    """
     now = db_now()
-    channels = list(Channel.objects.order_by("code"))
-    open_work: dict[tuple[int, str], int] = {
-        (r["agent_id"], r["channel_id"]): r["n"]
-        for r in Interaction.objects.filter(state__in=OPEN_STATES)
-        .values("agent_id", "channel_id")
+    user = request.user
+    agents = list(
+        scoping.visible_agents(user, Agent.objects.filter(is_active=True)).select_related(
+            "user", "role"
+        )
+    )
+    ids = [agent.pk for agent in agents]
+    actionable = set(
+        scoping.actionable_agents(user, Agent.objects.filter(pk__in=ids)).values_list(
+            "pk", flat=True
+        )
+    )
+    counting: dict[tuple[int, str], int] = defaultdict(int)
+    open_work: dict[tuple[int, str], int] = defaultdict(int)
+    for row in (
+        Interaction.objects.filter(state__in=OPEN_STATES, agent_id__in=ids)
+        .values("agent_id", "channel_id", "counts_toward_cap")
         .annotate(n=Count("id"))
-    }
+    ):
+        key = (row["agent_id"], row["channel_id"])
+        open_work[key] += row["n"]
+        if row["counts_toward_cap"]:
+            counting[key] += row["n"]
     states: dict[int, dict[str, AgentChannelState]] = defaultdict(dict)
-    for state in AgentChannelState.objects.all():
+    for state in AgentChannelState.objects.filter(agent_id__in=ids):
         states[state.agent_id][state.channel_id] = state
-    used = [c for c in channels if any(c.code in s for s in states.values())]
+    used_codes = {code for s in states.values() for code in s} | {c for _, c in open_work}
+    used = [c for c in Channel.objects.order_by("code") if c.code in used_codes]
+    version = rules_version()
     rows = []
     summary = {
         "agents": 0,
@@ -193,27 +222,43 @@ def live_board(request: HttpRequest) -> HttpResponse:
         "dnd": 0,
         "open_work": sum(open_work.values()),
     }
-    for agent in Agent.objects.filter(is_active=True).select_related("user", "role"):
+    for agent in agents:
+        rules = effective_rules(agent, version)
         cells = []
         logged_in = False
         for channel in used:
             state = states[agent.pk].get(channel.code)
-            count = open_work.get((agent.pk, channel.code), 0)
-            if state is not None and state.status != Status.LOGGED_OFF:
+            key = (agent.pk, channel.code)
+            count = open_work.get(key, 0)
+            on = state is not None and state.status != Status.LOGGED_OFF
+            if on:
                 logged_in = True
                 summary[state.status] = summary.get(state.status, 0) + 1
+            seen = channel.code in rules.visible or count > 0
             cells.append(
                 {
                     "channel": channel,
                     "state": state,
                     "open": count,
                     "seconds": int((now - state.since).total_seconds()) if state else None,
+                    "elapsed": elapsed(state.since, now) if on else "",
+                    "cap": cap_use(rules, channel.code, counting.get(key, 0))
+                    if seen and (on or count)
+                    else "",
                 }
             )
         summary["agents"] += 1
         summary["logged_in"] += logged_in
         summary["dnd"] += agent.dnd
-        rows.append({"agent": agent, "cells": cells, "logged_in": logged_in})
+        rows.append(
+            {
+                "agent": agent,
+                "cells": cells,
+                "logged_in": logged_in,
+                "url": reverse("admin:cc_rules_agent_change", args=[agent.pk]),
+                "may_act": agent.pk in actionable,
+            }
+        )
     rows.sort(key=lambda r: (not r["logged_in"], r["agent"].user.username))
     template = (
         "cc_admin/dashboard/_live_board.html"

@@ -26,6 +26,7 @@ from cc_rules.services.rule_history import scope_label
 
 from .base import key_label, show_value
 from .rules import ScopedRuleInline
+from .supervise import SupervisorActionsMixin
 from .warnings import warn_after_save
 
 CHANNEL_LABELS = dict(ChannelCode.choices)
@@ -104,7 +105,7 @@ class AgentRuleInline(ScopedRuleInline):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(SupervisorActionsMixin, admin.ModelAdmin):
     form = AgentForm
     list_display = [
         "username",

@@ -83,6 +83,10 @@ ACTIONS = {
 OPERATION_IDS = {
     ("delete", "/api/v1/auth/token/"): "revokeCurrentToken",  # beside DELETE /auth/tokens/{id}/
     ("delete", "/api/v1/auth/tokens/{id}/"): "revokeToken",
+    ("post", "/api/v1/agents/{username}/logout/"): "logoutAgent",  # beside POST /me/logout/
+    ("put", "/api/v1/agents/{username}/dnd/"): "setAgentDnd",
+    ("post", "/api/v1/agents/{username}/channels/{channel}/wrap-up/extend/"): "extendAgentWrapUp",
+    ("post", "/api/v1/agents/{username}/channels/{channel}/wrap-up/end/"): "endAgentWrapUp",
 }
 METHOD_VERBS = {"get": "get", "post": "create", "put": "set", "patch": "update", "delete": "delete"}
 # Leading segments that group operations instead of naming a resource; left out of the noun
@@ -383,6 +387,7 @@ def document_conventions(result: dict[str, Any], generator: Any, request: Any, p
                 "code": {
                     "type": "string",
                     "description": "Stable machine-readable code. Besides invalid, invalid_cursor, "
+                    "dnd_on_not_allowed, "
                     "not_found, forbidden, not_authenticated, throttled, inbox_full, "
                     "unsupported_media_type, idempotency_key_reused, im_unavailable and "
                     "database_unavailable, a refusal (409) is one of: "

@@ -8,6 +8,7 @@ from . import (
     decision_views,
     im_views,
     message_views,
+    supervisor_views,
     token_views,
     views,
 )
@@ -34,6 +35,22 @@ urlpatterns = [
         "agents/<str:username>/channels/<str:channel>/status/",
         views.AgentChannelStatusView.as_view(),
         name="agent-channel-status",
+    ),
+    path(
+        "agents/<str:username>/logout/",
+        supervisor_views.AgentLogoutView.as_view(),
+        name="agent-logout",
+    ),
+    path("agents/<str:username>/dnd/", supervisor_views.AgentDndView.as_view(), name="agent-dnd"),
+    path(
+        "agents/<str:username>/channels/<str:channel>/wrap-up/extend/",
+        supervisor_views.AgentWrapUpExtendView.as_view(),
+        name="agent-wrap-up-extend",
+    ),
+    path(
+        "agents/<str:username>/channels/<str:channel>/wrap-up/end/",
+        supervisor_views.AgentWrapUpEndView.as_view(),
+        name="agent-wrap-up-end",
     ),
     path("interactions/", iv.InteractionsView.as_view(), name="interactions"),
     path("interactions/<int:pk>/", iv.InteractionDetailView.as_view(), name="interaction-detail"),

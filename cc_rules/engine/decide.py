@@ -162,6 +162,63 @@ def logout(live: AgentLive) -> Refusal | None:
     return None
 
 
+def supervisor_logout(live: AgentLive) -> Refusal | None:
+    """A supervisor logs the whole agent out (R2; DECISIONS.md "Supervisor force", "Logout").
+
+    As the agent's own logout: refused with ``active_interactions`` while any work is open (the
+    detail says how much and where), and it turns DND off too. Pending statuses and wrap-up
+    deadlines go with the channels.
+    """
+    busy = {code: c.open_work for code, c in sorted(live.channels.items()) if c.open_work}
+    if not busy:
+        return None
+    where = ", ".join(f"{n} on {code}" for code, n in busy.items())
+    return Refusal(
+        reasons.ACTIVE_INTERACTIONS,
+        SUPERVISOR_RULE,
+        f"{sum(busy.values())} interaction(s) still open ({where}); they must end before the "
+        "agent can be logged out.",
+    )
+
+
+def supervisor_dnd(enabled: bool) -> Refusal | None:
+    """R3: a supervisor may turn an agent's do-not-disturb off, never on (only the agent
+    decides to stop taking work; a supervisor who wants that forces ``not_ready``)."""
+    if not enabled:
+        return None
+    return Refusal(
+        reasons.DND_ON_NOT_ALLOWED,
+        SUPERVISOR_RULE,
+        "A supervisor can only turn do-not-disturb off; only the agent turns it on "
+        "(to stop an agent's work, force Not ready).",
+    )
+
+
+def supervisor_wrap_up(rules: EffectiveRules, state: ChannelLive, action: str) -> Refusal | None:
+    """A supervisor extends (``extend``, R15) or ends (``end``, R14) a channel's wrap-up.
+
+    ACW belongs to a channel here, not to an interaction: the supervisor acts on whatever ACW
+    the channel is in. A channel not in ACW → ``invalid_transition``. Extending is the agent's
+    R15 decision (``may_extend_wrap_up``): where the rule forbids it, a supervisor cannot either.
+    Ending lands where the timer would (``acw_exit`` with the ``supervisor`` trigger).
+    """
+    if state.status != "after_call_work":
+        return Refusal(
+            reasons.INVALID_TRANSITION,
+            SUPERVISOR_RULE,
+            f"The {state.channel} channel is not in after-call work.",
+        )
+    if action == "extend":
+        allowed, rule = may_extend_wrap_up(rules, state.channel)
+        if not allowed:
+            return Refusal(
+                reasons.WRAP_UP_NOT_EXTENDABLE,
+                rule,
+                f"Wrap-up on {state.channel} cannot be extended: the role's rule says no (R15).",
+            )
+    return None
+
+
 def visibility_lost(rules: EffectiveRules, state: ChannelLive) -> Target | None:
     """R1 (DECISIONS.md "Rules"): a channel the role no longer sees stays for its open work
     only; with none left it is logged off (cause ``system``), ACW included."""
@@ -266,18 +323,24 @@ def offer_withdrawn(rules: EffectiveRules, state: ChannelLive, *, was_last: bool
     )
 
 
+ACW_EXIT_CAUSES = {"timer": "wrap_up_timer", "done": "after_done", "supervisor": "supervisor"}
+
+
 def acw_exit(rules: EffectiveRules, state: ChannelLive, trigger: str) -> AcwExit:
-    """Where a channel in ACW goes when its wrap-up timer ends or the agent marks done.
+    """Where a channel in ACW goes when its wrap-up timer ends, the agent marks done, or a
+    supervisor ends the wrap-up now (``trigger``: ``timer``, ``done``, ``supervisor``).
 
     R13 (done), R14 (timer), R8 (pending), R1 (visibility). DECISIONS.md: a channel the role no
     longer sees leaves ACW as ``logged_off``; else it lands first in the pending status if one
     is held; else in the (``not_ready``, reason) pair it had before ACW; else in the rule's
     after-timer or after-done status. ``keep_acw``: done is not an exit and the timer runs on.
-    ``manual``: done cancels the timer and the agent sets the status by hand.
+    ``manual``: done cancels the timer and the agent sets the status by hand. A supervisor's end
+    lands exactly where the timer would (even when the wrap-up was extended or has no timer),
+    recorded with the cause ``supervisor``.
     """
     channel = state.channel
-    cause = "wrap_up_timer" if trigger == "timer" else "after_done"
-    if trigger == "timer":
+    cause = ACW_EXIT_CAUSES[trigger]
+    if trigger in ("timer", "supervisor"):
         rule = rules.setting("acw_after_timer", channel)
         status = rule.value
         reason = reasons.SYSTEM_ACW_TIMEOUT if status == "not_ready" else None
@@ -291,6 +354,8 @@ def acw_exit(rules: EffectiveRules, state: ChannelLive, trigger: str) -> AcwExit
         reason = rules.value("after_done_reason", channel) if status == "not_ready" else None
     gone = visibility_lost(rules, ChannelLive(channel, "after_call_work", open_work=0))
     if gone is not None and state.open_work == 0:
+        if trigger == "supervisor":  # the supervisor's act, though visibility chose where
+            gone = Target(gone.status, gone.reason, cause, gone.rule)
         return AcwExit(gone, True, gone.rule)
     if state.pending_status is not None and (
         state.open_work == 0 or state.pending_status != "logged_off"

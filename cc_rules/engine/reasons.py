@@ -41,6 +41,9 @@ OFFER_EXPIRED: Final = "offer_expired"
 PARENT_NOT_ACTIVE: Final = "parent_not_active"
 AGENT_NOT_LOGGED_IN: Final = "agent_not_logged_in"
 NUMBER_TYPE_NOT_ALLOWED: Final = "number_type_not_allowed"
+# 400, not 409: the request itself is not one a supervisor may make (R3: only the agent turns
+# do-not-disturb on).
+DND_ON_NOT_ALLOWED: Final = "dnd_on_not_allowed"
 
 # System reasons written on status changes the system makes; exempt from "reason required".
 SYSTEM_LOGIN: Final = "login"

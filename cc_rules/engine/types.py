@@ -175,10 +175,12 @@ class WorkEnded:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A refused request: the stable code and the rule that refused it."""
+    """A refused request: the stable code and the rule that refused it; ``detail``: the human
+    sentence the API and the admin show (empty: the caller words it)."""
 
     code: str
     rule: RuleRef
+    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,15 @@ MATRIX: dict[tuple[str, str], Case] = {
         SUPERVISORS,
         body={"status": "not_ready", "reason": "meeting"},
     ),
+    # Supervisor actions (issue 16, item 2). Logout targets bob: alice has open work (409).
+    ("agent-logout", "POST"): Case("/api/v1/agents/bob/logout/", SUPERVISORS, body={}),
+    ("agent-dnd", "PUT"): Case("/api/v1/agents/alice/dnd/", SUPERVISORS, body={"enabled": False}),
+    ("agent-wrap-up-extend", "POST"): Case(
+        "/api/v1/agents/alice/channels/voice/wrap-up/extend/", SUPERVISORS, body={}
+    ),
+    ("agent-wrap-up-end", "POST"): Case(
+        "/api/v1/agents/alice/channels/voice/wrap-up/end/", SUPERVISORS, body={}
+    ),
     ("interactions", "GET"): Case("/api/v1/interactions/", agents_only()),
     ("interactions", "POST"): Case(
         "/api/v1/interactions/",

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cc_rules.models import AgentChannelState, ApiToken, Contact, Interaction
+from cc_rules.models import Agent, AgentChannelState, ApiToken, Contact, Interaction, Team
 from tests.factories import (
     BLENDED,
     REASONS,
@@ -44,9 +44,10 @@ def client_for(username: str | None) -> APIClient:
 
 
 def build_cast() -> None:
-    """alice and sam (blended: voice, e-mail, chat, IM; pending on; sam is also a supervisor),
-    bob (voice_only: voice and IM), cora (compliance), the router, admin (a superuser); the
-    global reason codes, two workbins and one contact with two phones and two e-mails."""
+    """alice and sam (blended: voice, e-mail, chat, IM; pending on; sam is also a supervisor, of
+    the team ``front``: alice and bob), bob (voice_only: voice and IM), cora (compliance), the
+    router, admin (a superuser); the global reason codes, two workbins and one contact with two
+    phones and two e-mails."""
     reason_codes(*REASONS)
     WorkbinFactory(name="follow-up")
     WorkbinFactory(name="escalations")
@@ -61,6 +62,10 @@ def build_cast() -> None:
         is_staff=True,
         password=PASSWORD,
     )
+    # sam supervises alice and bob (issue 16: a supervisor acts on their teams' agents only).
+    front = Team.objects.create(name="front")
+    front.agents.set(Agent.objects.filter(user__username__in=["alice", "bob"]))
+    front.supervisors.set(get_user_model().objects.filter(username="sam"))
     a_compliance_officer("cora", password=PASSWORD)
     a_router("router", password=PASSWORD)
     a_user("admin", is_superuser=True, is_staff=True, password=PASSWORD)

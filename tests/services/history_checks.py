@@ -25,6 +25,8 @@ from cc_rules.models.agents import GENESIS_HASH
 from cc_rules.services.history import row_hash
 
 ACW_EXIT_CAUSES = {Cause.WRAP_UP_TIMER, Cause.AFTER_DONE}
+# A supervisor's "end wrap-up now" lands where the timer would, a held pending status first.
+RELEASING_CAUSES = {*ACW_EXIT_CAUSES, Cause.SUPERVISOR}
 
 
 def history(agent: Agent) -> list[StatusChange]:
@@ -76,7 +78,7 @@ def assert_history_consistent(agent: Agent) -> list[StatusChange]:
         assert row.from_status == previous[0], f"gap or overlap at {where}"
         lands_in_held = held is not None and (row.to_status, row.reason) == held
         releases = row.cause == Cause.PENDING_RELEASED or (
-            row.cause in ACW_EXIT_CAUSES and lands_in_held
+            row.cause in RELEASING_CAUSES and lands_in_held
         )
         if releases:
             assert held is not None, f"released nothing at {where}"
