@@ -298,7 +298,12 @@ def integrity_page(request: HttpRequest) -> HttpResponse:
             pk: (seq, head)
             for pk, seq, head in Agent.objects.values_list("id", "history_seq", "history_head")
         }
+        # A supervisor compares their teams' agents only (names of others stay unseen).
+        visible = scoping.visible_agent_ids(request.user)
+        scope = None if visible is None else set(visible)
         for pk, (seq, head) in sorted(latest.heads.items()):
+            if scope is not None and pk not in scope:
+                continue
             now_seq, now_head = current.get(pk, (None, None))
             if now_seq is None:
                 verdict = "agent gone"

@@ -323,3 +323,14 @@ def test_the_team_page_picks_agents_with_autocomplete(client, cast):
     select = re.search(r'<select name="agents"[^>]*>', html).group(0)
     assert 'class="admin-autocomplete"' in select
     assert 'data-field-name="agents"' in select
+
+
+def test_the_integrity_page_compares_only_the_teams_agents(client, cast, settings, tmp_path):
+    from cc_rules.services.checkpoints import write_checkpoint
+
+    settings.CC_CHECKPOINT_DIR = tmp_path
+    write_checkpoint()
+    for username, sees in [("sam", {"alice", "bob"}), ("cora", EVERYONE)]:
+        page = as_user(client, username).get(DASHBOARD + "integrity/")
+        assert page.status_code == 200
+        assert {row["agent"] for row in page.context["compared"]} == sees, username

@@ -448,3 +448,20 @@ def test_a_supervisor_asks_offer_decisions_about_their_teams_agents_only(
     assert asked.json()["code"] == unknown.json()["code"] == "invalid"
     assert asked.json()["fields"] == unknown.json()["fields"] == {"agent": ["unknown"]}
     assert asked.json()["detail"] == f"No agent {agent!r}."
+
+
+@pytest.mark.django_db
+def test_a_supervisor_in_compliance_too_reads_every_agent_but_acts_on_their_teams_only(world):
+    from cc_rules.models import Team
+    from tests.factories import a_user
+
+    both = a_user("both", groups=["supervisor", "compliance"], is_staff=True)
+    Team.objects.get(name="back").supervisors.add(both)
+    client = client_for("both")
+    assert client.get("/api/v1/agents/alice/").status_code == 200
+    listed = {a["username"] for a in client.get("/api/v1/agents/").json()["results"]}
+    assert listed == {"alice", "bob", "olga", "sam"}
+    body = {"status": "not_ready", "reason": "meeting"}
+    alice = client.put("/api/v1/agents/alice/channels/voice/status/", body, format="json")
+    olga = client.put("/api/v1/agents/olga/channels/voice/status/", body, format="json")
+    assert (alice.status_code, olga.status_code) == (404, 200)
