@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -99,23 +99,25 @@ class RangeForm(forms.Form):
             raise forms.ValidationError("Pick a date between the years 1900 and 9000.")
         return start
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, agents: QuerySet, **kwargs: Any) -> None:
+        """``agents``: the ones the user may pick (``cc_rules.scoping.visible_agents``)."""
         super().__init__(*args, **kwargs)
-        names = Agent.objects.order_by("user__username").values_list("user__username", flat=True)
+        names = agents.order_by("user__username").values_list("user__username", flat=True)
         self.fields["agent"].choices = [("", "All agents"), *((n, n) for n in names)]
 
 
 @dashboard_view
 def time_in_status_page(request: HttpRequest) -> HttpResponse:
-    """Stacked bars per agent: hours per status and day (channels summed, or one channel)."""
-    form = RangeForm(request.GET or None)
+    """Stacked bars per agent: hours per status and day (channels summed, or one channel).
+    A supervisor picks among and sees the numbers of their teams' agents only."""
+    visible = scoping.visible_agents(request.user)
+    form = RangeForm(request.GET or None, agents=visible)
     data = form.cleaned_data if form.is_valid() else {}
     now = db_now()
     days = data.get("days") or 7
     start = data.get("start") or (now.date() - timedelta(days=days - 1))
-    agent = (
-        Agent.objects.filter(user__username=data["agent"]).first() if data.get("agent") else None
-    )
+    agent = visible.filter(user__username=data["agent"]).first() if data.get("agent") else None
+    scope = scoping.visible_agent_ids(request.user)
     channel = data.get("channel") or None
 
     labels = [(start + timedelta(days=i)) for i in range(days)]
@@ -127,7 +129,7 @@ def time_in_status_page(request: HttpRequest) -> HttpResponse:
         if since > now:
             break
         for row in time_in_status(
-            agent=agent, since=since, until=since + timedelta(days=1), now=now
+            agent=agent, agents=scope, since=since, until=since + timedelta(days=1), now=now
         ):
             if row["status"] == DND:
                 hours[row["agent"]][DND][i] += row["seconds"] / 3600
@@ -340,7 +342,12 @@ def integrity_page(request: HttpRequest) -> HttpResponse:
             pk: (seq, head)
             for pk, seq, head in Agent.objects.values_list("id", "history_seq", "history_head")
         }
+        # A supervisor compares their teams' agents only (names of others stay unseen).
+        visible = scoping.visible_agent_ids(request.user)
+        scope = None if visible is None else set(visible)
         for pk, (seq, head) in sorted(latest.heads.items()):
+            if scope is not None and pk not in scope:
+                continue
             now_seq, now_head = current.get(pk, (None, None))
             if now_seq is None:
                 verdict = "agent gone"

@@ -14,18 +14,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from cc_rules.models import Agent, StatusChange, Team
 from cc_rules.permissions_setup import COMPLIANCE, SUPERVISOR
 
 
-def _groups(user: Any) -> set[str]:
+def _in_group(user: Any, name: str) -> bool:
+    # The API's token loader already answered the known groups in its one query
+    # (rows.load_token sets ``_cc_known_groups``): asking again would add a query per request.
+    known = getattr(user, "_cc_known_groups", None)
+    if known is not None and name in known:
+        return known[name]
     cache = getattr(user, "_cc_groups", None)
     if cache is None:
         cache = set(user.groups.values_list("name", flat=True))
         user._cc_groups = cache
-    return cache
+    return name in cache
 
 
 def _active(user: Any) -> bool:
@@ -34,7 +39,7 @@ def _active(user: Any) -> bool:
 
 def sees_all_agents(user: Any) -> bool:
     """Superusers and compliance read every agent."""
-    return _active(user) and (user.is_superuser or COMPLIANCE in _groups(user))
+    return _active(user) and (user.is_superuser or _in_group(user, COMPLIANCE))
 
 
 def acts_on_all_agents(user: Any) -> bool:
@@ -42,7 +47,7 @@ def acts_on_all_agents(user: Any) -> bool:
 
 
 def is_supervisor(user: Any) -> bool:
-    return _active(user) and SUPERVISOR in _groups(user)
+    return _active(user) and _in_group(user, SUPERVISOR)
 
 
 def team_agent_ids(user: Any) -> QuerySet:
@@ -82,11 +87,33 @@ def may_act_on_agent(user: Any, agent: Agent) -> bool:
     return is_supervisor(user) and actionable_agents(user).filter(pk=agent.pk).exists()
 
 
-def visible_history(user: Any, queryset: QuerySet | None = None) -> QuerySet:
-    """Status-ledger rows of the agents ``user`` may see (audit API, CSV, dashboards)."""
-    queryset = StatusChange.objects.all() if queryset is None else queryset
+def visible_agent_ids(user: Any) -> list[int] | None:
+    """The ids of the agents ``user`` sees, for readers that take a list of ids (the
+    time-in-status report); ``None``: every agent (no restriction)."""
+    if sees_all_agents(user):
+        return None
+    return list(visible_agents(user).values_list("pk", flat=True))
+
+
+def visible_rows(
+    user: Any, queryset: QuerySet, agent_field: str = "agent", *, unassigned: bool = False
+) -> QuerySet:
+    """The rows of ``queryset`` that belong to agents ``user`` may see; ``agent_field`` is the
+    path to the row's agent. ``unassigned``: rows without an agent (a role's or the global
+    rule) are everyone's configuration and stay visible. One subquery, never a query per row."""
     if sees_all_agents(user):
         return queryset
     if is_supervisor(user):
-        return queryset.filter(agent_id__in=team_agent_ids(user))
+        seen = Q(**{f"{agent_field}__in": team_agent_ids(user)})
+        if unassigned:
+            seen |= Q(**{f"{agent_field}__isnull": True})
+        return queryset.filter(seen)
+    if unassigned:
+        return queryset.filter(**{f"{agent_field}__isnull": True})
     return queryset.none()
+
+
+def visible_history(user: Any, queryset: QuerySet | None = None) -> QuerySet:
+    """Status-ledger rows of the agents ``user`` may see (audit API, CSV, dashboards)."""
+    queryset = StatusChange.objects.all() if queryset is None else queryset
+    return visible_rows(user, queryset, "agent")

@@ -39,6 +39,7 @@ from cc_rules.models import (
     ReasonCode,
     Role,
     Rule,
+    Team,
     Workbin,
 )
 from cc_rules.models.tokens import PREFIX_LENGTH, digest_of
@@ -245,9 +246,26 @@ def a_user(username: str | None = None, *, groups: Iterable[str] = (), **fields:
     return UserFactory(groups=list(groups), **fields)
 
 
-def a_supervisor(username: str | None = None, **fields: Any):
-    """A supervisor (staff, in the supervisor group), without an agent of their own."""
-    return a_user(username, groups=[SUPERVISOR], is_staff=True, **fields)
+def a_supervisor(username: str | None = None, *, of: Iterable[Agent] = (), **fields: Any):
+    """A supervisor (staff, in the supervisor group), without an agent of their own. ``of``:
+    the agents of a team of their own (a supervisor sees and acts on their teams' agents
+    only: issue 16)."""
+    user = a_user(username, groups=[SUPERVISOR], is_staff=True, **fields)
+    agents = list(of)
+    if agents:
+        a_team(f"team-of-{user.username}", agents=agents, supervisors=[user])
+    return user
+
+
+_team_numbers = iter(range(1, 1_000_000))
+
+
+def a_team(name: str | None = None, *, agents: Iterable[Agent] = (), supervisors=()) -> Team:
+    """A team: its ``supervisors`` (users) see and act on its ``agents`` (issue 16)."""
+    team = Team.objects.create(name=name or f"team-{next(_team_numbers)}")
+    team.agents.set(list(agents))
+    team.supervisors.set(list(supervisors))
+    return team
 
 
 def a_compliance_officer(username: str | None = None, **fields: Any):

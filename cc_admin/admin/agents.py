@@ -26,6 +26,7 @@ from cc_rules.services.rule_history import scope_label
 
 from .base import key_label, show_value
 from .rules import ScopedRuleInline
+from .scoped import AgentScopedAdmin
 from .supervise import SupervisorActionsMixin
 from .warnings import warn_after_save
 
@@ -105,7 +106,8 @@ class AgentRuleInline(ScopedRuleInline):
 
 
 @admin.register(Agent)
-class AgentAdmin(SupervisorActionsMixin, admin.ModelAdmin):
+class AgentAdmin(SupervisorActionsMixin, AgentScopedAdmin, admin.ModelAdmin):
+    agent_field = None  # the agents themselves: a supervisor's teams' (cc_rules.scoping)
     form = AgentForm
     list_display = [
         "username",
@@ -121,10 +123,17 @@ class AgentAdmin(SupervisorActionsMixin, admin.ModelAdmin):
     search_fields = ["user__username", "user__first_name", "user__last_name", "extension"]
     autocomplete_fields = ["user", "role"]
     list_select_related = ["user", "role"]
-    readonly_fields = ["forward_to", "dnd", "dnd_on_since", "live_state", "effective_rules_panel"]
+    readonly_fields = [
+        "team_names",
+        "forward_to",
+        "dnd",
+        "dnd_on_since",
+        "live_state",
+        "effective_rules_panel",
+    ]
     inlines = [AgentRuleInline]
     fieldsets = [
-        (None, {"fields": ["user", "role", "extension", "is_active"]}),
+        (None, {"fields": ["user", "role", "extension", "is_active", "team_names"]}),
         (
             "Live state (changed by the agent's client and supervisors through the API)",
             {"fields": ["forward_to", "dnd", "dnd_on_since", "live_state"]},
@@ -150,6 +159,15 @@ class AgentAdmin(SupervisorActionsMixin, admin.ModelAdmin):
     def simulator_link(self, obj: Agent) -> str:
         url = reverse("admin:cc_rules_agent_simulate", args=[obj.pk])
         return format_html('<a href="{}">simulate</a>', url)
+
+    @admin.display(description="teams")
+    def team_names(self, obj: Agent | None) -> str:
+        """The teams the agent is in (edited on the team's page); their supervisors see the
+        agent, and act on them."""
+        if obj is None or obj.pk is None:
+            return "—"
+        names = ", ".join(str(team) for team in obj.teams.all())
+        return names or "none: no supervisor sees this agent"
 
     @admin.display(description="DND on since")
     def dnd_on_since(self, obj: Agent | None):

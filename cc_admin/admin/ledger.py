@@ -12,10 +12,11 @@ from cc_rules.models import AgentChannelState, AuditJob, Interaction, Message, S
 from cc_rules.services.audit import LEDGER_COLUMNS
 
 from .base import ReadOnlyAdmin, ReadOnlyInline
+from .scoped import AgentScopedAdmin
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(ReadOnlyAdmin):
+class StatusChangeAdmin(AgentScopedAdmin, ReadOnlyAdmin):
     list_display = [
         "at",
         "agent",
@@ -49,7 +50,7 @@ class StatusChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AgentChannelState)
-class AgentChannelStateAdmin(ReadOnlyAdmin):
+class AgentChannelStateAdmin(AgentScopedAdmin, ReadOnlyAdmin):
     list_display = [
         "agent",
         "channel",
@@ -73,7 +74,7 @@ class MessageInline(ReadOnlyInline):
 
 
 @admin.register(Interaction)
-class InteractionAdmin(ReadOnlyAdmin):
+class InteractionAdmin(AgentScopedAdmin, ReadOnlyAdmin):
     list_display = [
         "id",
         "channel",

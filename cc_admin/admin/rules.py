@@ -20,6 +20,7 @@ from cc_rules.models import ReasonCode, Role, Rule
 from cc_rules.services.rule_history import reason_code_label, scope_label
 
 from .base import HistoricalRecordsAdmin, HistoryAdmin, key_label, show_value
+from .scoped import AgentScopedAdmin
 from .warnings import warn_after_rule_change, warn_after_save
 
 
@@ -60,9 +61,11 @@ class RuleKeyFilter(admin.SimpleListFilter):
 
 
 @admin.register(Rule)
-class RuleAdmin(HistoryAdmin):
-    """Every rule row. No row means *inherit*; the value null means unlimited / no timer."""
+class RuleAdmin(AgentScopedAdmin, HistoryAdmin):
+    """Every rule row. No row means *inherit*; the value null means unlimited / no timer.
+    A supervisor sees global and role rules, and agent overrides of their teams' agents."""
 
+    unassigned_visible = True
     form = RuleForm
     list_display = ["rule_label", "scope", "target", "channel", "shown_value", "note"]
     list_display_links = ["rule_label"]
@@ -113,7 +116,8 @@ class RuleAdmin(HistoryAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
 
-class HistoricalRuleAdmin(HistoricalRecordsAdmin):
+class HistoricalRuleAdmin(AgentScopedAdmin, HistoricalRecordsAdmin):
+    unassigned_visible = True  # global and role rules; agent overrides of visible agents only
     list_display = ["history_date", "history_user", "change_kind", "record", "changes"]
     list_filter = ["history_type", "scope", RuleKeyFilter, "channel", "history_date"]
     search_fields = [

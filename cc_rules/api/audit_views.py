@@ -29,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from cc_rules import scoping
 from cc_rules.filtersets import StatusChangeFilter, parse_moment
 from cc_rules.models import Agent, StatusChange
 from cc_rules.selectors import db_now
@@ -97,10 +98,12 @@ class AuditView(GenericAPIView):
     queryset = StatusChange.objects.none()  # for the schema; the views call services
 
 
-def agent_named(username: str) -> Agent:
-    """The agent with this username, else a 400 on the ``agent`` parameter."""
+def agent_named(username: str, among: QuerySet | None = None) -> Agent:
+    """The agent with this username, else a 400 on the ``agent`` parameter. ``among``: the
+    agents the caller sees (``cc_rules.scoping.visible_agents``); one outside it is unknown."""
+    among = Agent.objects.all() if among is None else among
     # No stored name holds NUL (PostgreSQL text cannot): absent, without asking the database.
-    agent = None if "\x00" in username else Agent.objects.filter(user__username=username).first()
+    agent = None if "\x00" in username else among.filter(user__username=username).first()
     if agent is None:
         raise serializers.ValidationError({"agent": "No agent with this username."})
     return agent
@@ -183,7 +186,8 @@ class TimeInStatusQuery(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "agent" in attrs:
-            attrs["agent"] = agent_named(attrs["agent"])
+            among = scoping.visible_agents(self.context["user"])
+            attrs["agent"] = agent_named(attrs["agent"], among)
         since, until = attrs.get("since"), attrs.get("until")
         if since and until and until <= since:
             raise serializers.ValidationError({"until": "Must be later than since."})
@@ -207,22 +211,30 @@ class TimeInStatusRow(serializers.Serializer):
         "`until` are split at the edge and an open interval counts up to now. Extra series: "
         "`dnd` (channel null) and `handling` (open work on the channel while `ready`; part of "
         "`ready`, not added to it). `logged_off` time is not reported. Each total is summed in "
-        "microseconds and floored to whole seconds."
+        "microseconds and floored to whole seconds. A supervisor's report covers the agents of "
+        "the teams they supervise only (another agent named in `agent` is unknown: 400)."
     ),
     parameters=[TimeInStatusQuery],
     responses={200: TimeInStatusRow(many=True), **ERRORS},
 )
 class TimeInStatusView(AuditView):
+    """A supervisor's report covers their teams' agents only (another team's agent named in
+    ``agent`` is unknown: 400); compliance and superusers read every agent."""
+
     pagination_class = None
 
     def get(self, request: Request) -> Response:
-        query = TimeInStatusQuery(data=request.query_params)
+        query = TimeInStatusQuery(data=request.query_params, context={"user": request.user})
         query.is_valid(raise_exception=True)
         now = db_now()
         until = query.validated_data.get("until", now)
         since = query.validated_data.get("since", until - timedelta(days=1))
         rows = time_in_status(
-            agent=query.validated_data.get("agent"), since=since, until=until, now=now
+            agent=query.validated_data.get("agent"),
+            agents=scoping.visible_agent_ids(request.user),
+            since=since,
+            until=until,
+            now=now,
         )
         return Response(TimeInStatusRow(rows, many=True).data)
 

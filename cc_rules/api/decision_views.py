@@ -8,10 +8,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cc_rules import metrics, selectors
+from cc_rules.permissions_setup import ROUTER
 
 from . import presenters
 from .interaction_views import agent_named
-from .permissions import IsRouterOrSupervisor
+from .permissions import IsRouterOrSupervisor, in_group
 from .serializers import (
     DecisionRequest,
     DecisionSerializer,
@@ -24,9 +25,11 @@ from .views import errors, validated
 class DecisionOfferView(APIView):
     """``POST /decisions/offer/``: the engine's answer, without side effects.
 
-    Only the router, supervisors and admins may ask, about anyone; everyone else gets 403
-    before the body is read or an agent looked up (issue 15: a 400 for an unknown name and a
-    403 for a known one told any logged-in user which usernames exist).
+    Only the router, supervisors and admins may ask; everyone else gets 403 before the body
+    is read or an agent looked up (issue 15: a 400 for an unknown name and a 403 for a known
+    one told any logged-in user which usernames exist). The router and admins ask about any
+    agent; a supervisor about their teams' agents only: another team's agent is answered as an
+    unknown name (400 ``invalid``, issue 16).
     """
 
     permission_classes = [IsRouterOrSupervisor]
@@ -38,7 +41,9 @@ class DecisionOfferView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(DecisionRequest, request)
-        agent = agent_named(data["agent"])
+        user = request.user
+        unscoped = user.is_superuser or in_group(user, ROUTER)
+        agent = agent_named(data["agent"], seen_by=None if unscoped else user)
         found = selectors.offer_decision(
             agent, data["channel"], outbound=data.get("direction") == "outbound"
         )

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cc_rules import selectors
+from cc_rules import scoping, selectors
 from cc_rules.choices import InteractionState
 from cc_rules.engine import reasons
 from cc_rules.models import Agent, Contact, Interaction
@@ -37,8 +37,13 @@ from .serializers import (
 from .views import ctx, errors, validated
 
 
-def agent_named(username: str, field: str = "agent") -> Agent:
+def agent_named(username: str, field: str = "agent", *, seen_by=None) -> Agent:
+    """The active agent ``username``, else 400 ``invalid`` on ``field``. With ``seen_by`` (a
+    user), an agent that user may not see (cc_rules.scoping) gets the same answer as an unknown
+    name, so the answer tells nobody which usernames exist."""
     agent = active_agent_named(username)
+    if agent is not None and seen_by is not None and not scoping.may_see_agent(seen_by, agent):
+        agent = None
     if agent is None:
         raise Invalid("invalid", f"No agent {username!r}.", None, fields={field: ["unknown"]})
     return agent

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cc_rules import scoping
 from cc_rules.engine import reasons
 from cc_rules.models import Agent, AgentChannelState
 from cc_rules.selectors import effective_rules
@@ -156,23 +157,28 @@ def _agents():
     )
 
 
-def _agent_by_username(username: str) -> Agent:
+def _agent_by_username(username: str, among) -> Agent:
+    """The active agent ``username`` within ``among`` (the caller's scope: cc_rules.scoping).
+    An agent outside it is answered exactly as an unknown one (404 ``not_found``): a supervisor
+    learns nothing about other teams' agents, not even that the name exists."""
     # No stored name holds NUL (PostgreSQL text cannot): such a name is absent, not a 400.
     agent = None
     if "\x00" not in username:
-        agent = _agents().filter(user__username=username, is_active=True).first()
+        agent = among.filter(user__username=username, is_active=True).first()
     if agent is None:
         raise NotFound("not_found", f"No agent {username!r}.")
     return agent
 
 
 class AgentsView(GenericAPIView):
+    """The agents the caller sees: a supervisor their teams' agents, a superuser all."""
+
     permission_classes = [IsSupervisor]
     pagination_class = CursorPage
     serializer_class = MeSerializer
 
     def get_queryset(self):
-        return _agents().filter(is_active=True)
+        return scoping.visible_agents(self.request.user, _agents().filter(is_active=True))
 
     @extend_schema(responses={200: MeSerializer(many=True)} | errors(401, 403))
     def get(self, request: Request) -> Response:
@@ -182,14 +188,22 @@ class AgentsView(GenericAPIView):
 
 
 class AgentDetailView(APIView):
+    """One agent's live state. An agent outside the caller's teams is 404 `not_found`, exactly
+    as a name that does not exist (superusers see every agent)."""
+
     permission_classes = [IsSupervisor]
 
     @extend_schema(responses={200: MeSerializer} | errors(401, 403, 404))
     def get(self, request: Request, username: str) -> Response:
-        return Response(MeSerializer(presenters.me(_agent_by_username(username))).data)
+        agent = _agent_by_username(username, scoping.visible_agents(request.user, _agents()))
+        return Response(MeSerializer(presenters.me(agent)).data)
 
 
 class AgentChannelStatusView(APIView):
+    """A forced status change, recorded with the supervisor as actor. An agent outside the
+    caller's teams is 404 `not_found`, exactly as a name that does not exist (superusers act
+    on every agent)."""
+
     permission_classes = [IsSupervisor]
 
     @extend_schema(
@@ -205,7 +219,7 @@ class AgentChannelStatusView(APIView):
     )
     def put(self, request: Request, username: str, channel: str) -> Response:
         data = validated(StatusRequest, request)
-        agent = _agent_by_username(username)
+        agent = _agent_by_username(username, scoping.actionable_agents(request.user, _agents()))
         result = status_service.supervisor_force_status(
             agent.pk, channel, status=data["status"], reason=data.get("reason"), **ctx(request)
         )

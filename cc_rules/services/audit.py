@@ -312,6 +312,7 @@ class _Walk:
 def time_in_status(
     *,
     agent: Agent | int | None = None,
+    agents: Iterable[int] | None = None,
     since: datetime,
     until: datetime,
     now: datetime | None = None,
@@ -319,19 +320,26 @@ def time_in_status(
 ) -> list[dict]:
     """Seconds per agent, channel and status in ``[since, until)``; see the module docstring.
 
-    Returns ``[{"agent": username, "channel": code | None, "status", "seconds": int}]`` ordered
-    by agent, channel (DND last) and status. ``use_sql`` defaults to "on PostgreSQL"; the
-    Python path is the SQLite fallback and gives the same result on either database.
+    ``agent``: one agent (default: all); ``agents``: only these agent ids (``None``: no
+    restriction), the caller's scope (``cc_rules.scoping.visible_agent_ids``: a supervisor's
+    teams). Returns ``[{"agent": username, "channel": code | None, "status", "seconds": int}]``
+    ordered by agent, channel (DND last) and status. ``use_sql`` defaults to "on PostgreSQL";
+    the Python path is the SQLite fallback and gives the same result on either database.
     """
     if now is None:
         now = db_now()
     agent_id = agent.pk if isinstance(agent, Agent) else agent
+    ids = None if agents is None else sorted(set(agents))
     hi = min(until, now)
-    if hi <= since:
+    if hi <= since or ids == []:
         return []
     if use_sql is None:
         use_sql = connection.vendor == "postgresql"
-    totals = _totals_sql(agent_id, since, hi) if use_sql else _totals_python(agent_id, since, hi)
+    totals = (
+        _totals_sql(agent_id, ids, since, hi)
+        if use_sql
+        else _totals_python(agent_id, ids, since, hi)
+    )
     names = dict(
         Agent.objects.filter(pk__in={k[0] for k in totals}).values_list("id", "user__username")
     )
@@ -353,6 +361,7 @@ _SQL = """
 WITH agents AS MATERIALIZED (
     SELECT a.id AS agent_id FROM cc_rules_agent a
     WHERE (%(agent)s::bigint IS NULL OR a.id = %(agent)s::bigint)
+      AND (%(ids)s::bigint[] IS NULL OR a.id = ANY(%(ids)s::bigint[]))
 ),
 pairs AS MATERIALIZED (
     SELECT ag.agent_id, c.code AS channel_id,
@@ -441,16 +450,20 @@ GROUP BY agent_id, channel_id, status
 )
 
 
-def _totals_sql(agent_id: int | None, lo: datetime, hi: datetime) -> dict[Key, int]:
+def _totals_sql(
+    agent_id: int | None, ids: list[int] | None, lo: datetime, hi: datetime
+) -> dict[Key, int]:
     with transaction.atomic(), connection.cursor() as cursor:
         # JIT compilation costs seconds on this many-CTE query and saves nothing: its index
         # range scans touch only the window's rows.
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute(_SQL, {"agent": agent_id, "lo": lo, "hi": hi})
+        cursor.execute(_SQL, {"agent": agent_id, "ids": ids, "lo": lo, "hi": hi})
         return {(a, ch, st): int(us) for a, ch, st, us in cursor.fetchall()}
 
 
-def _totals_python(agent_id: int | None, lo: datetime, hi: datetime) -> dict[Key, int]:
+def _totals_python(
+    agent_id: int | None, ids: list[int] | None, lo: datetime, hi: datetime
+) -> dict[Key, int]:
     """The same computation in Python (SQLite): one pass per ordered stream of rows."""
     totals: dict[Key, int] = defaultdict(int)
     rows = StatusChange.objects.filter(at__lt=hi)
@@ -458,6 +471,9 @@ def _totals_python(agent_id: int | None, lo: datetime, hi: datetime) -> dict[Key
     if agent_id is not None:
         rows = rows.filter(agent_id=agent_id)
         interactions = interactions.filter(agent_id=agent_id)
+    if ids is not None:
+        rows = rows.filter(agent_id__in=ids)
+        interactions = interactions.filter(agent_id__in=ids)
 
     ready: dict[tuple[int, str], list[tuple[datetime, datetime]]] = defaultdict(list)
     status_rows = (

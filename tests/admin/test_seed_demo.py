@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from django.db.models import Count
 from django.test import override_settings
 
-from cc_rules.models import Agent, Contact, ContactPoint, ReasonCode, Role, Rule
+from cc_rules.models import Agent, Contact, ContactPoint, ReasonCode, Role, Rule, Team
 from cc_rules.selectors import effective_rules
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +33,7 @@ CONFIG_MODELS = [
     "contactpoint",
     "agentchannelstate",
     "statuschange",
+    "team",
 ]
 
 
@@ -49,6 +50,8 @@ def row_counts() -> dict[str, int]:
     counts["group"] = Group.objects.count()
     counts["role_channels"] = Role.visible_channels.through.objects.count()
     counts["user_groups"] = get_user_model().groups.through.objects.count()
+    counts["team_agents"] = Team.agents.through.objects.count()
+    counts["team_supervisors"] = Team.supervisors.through.objects.count()
     return counts
 
 
@@ -67,9 +70,9 @@ def test_seeding_twice_leaves_the_same_rows():
 
 def test_seeding_twice_writes_no_rule_history():
     seed()
-    before = Rule.history.count()
+    before = Rule.history.count(), Team.history.count()
     seed()
-    assert Rule.history.count() == before
+    assert (Rule.history.count(), Team.history.count()) == before
 
 
 def test_seeding_creates_no_duplicate_rules():
@@ -185,3 +188,35 @@ def test_seeding_is_refused_when_debug_is_off():
         call_command("seed_demo")
     assert not get_user_model().objects.exists()
     assert not Role.objects.exists()
+
+
+# -- teams (issue 16; DECISIONS.md "Demo teams") --------------------------------------------------
+def test_the_demo_has_a_front_team_for_sam_and_a_back_team_for_nobody():
+    seed()
+    teams = {
+        team.name: (
+            {a.user.username for a in team.agents.all()},
+            {u.username for u in team.supervisors.all()},
+        )
+        for team in Team.objects.all()
+    }
+    assert teams == {
+        "front": ({"alice", "bob", "erin", "tom", "sofia"}, {"sam"}),
+        "back": ({"nina"}, set()),
+    }
+
+
+def test_sam_reaches_his_team_through_the_api_and_nina_is_404(api):
+    seed()
+    sam = api("sam")
+    listed = {a["username"] for a in sam.get("/api/v1/agents/").json()["results"]}
+    assert listed == {"alice", "bob", "erin", "tom", "sofia"}
+    assert sam.get("/api/v1/agents/alice/").status_code == 200
+    nina = sam.get("/api/v1/agents/nina/")
+    forced = sam.put(
+        "/api/v1/agents/nina/channels/voice/status/", {"status": "not_ready"}, format="json"
+    )
+    assert nina.status_code == forced.status_code == 404
+    assert nina.json() == {"code": "not_found", "detail": "No agent 'nina'.", "rule": None}
+    assert api("admin").get("/api/v1/agents/nina/").status_code == 200
+    assert api("cora").get("/api/v1/audit/time-in-status/", {"agent": "nina"}).status_code == 200

@@ -1,11 +1,17 @@
 """The authorization matrix (issue 7; OWASP API1 "BOLA", API3 "mass assignment").
 
 Every endpoint under /api/v1/ (enumerated from the URL resolver, so a new endpoint without an
-entry here fails) x {anonymous, agent self, other agent, supervisor, compliance, router, admin}
-→ the expected status. The request is the same for every caller and targets alice's things:
-her interactions, her name, her session. "Other agent" is bob: on ``/me/…`` he acts on his own
-session (bob's status on a channel his role does not see is 404, R1), and on alice's
-interactions he must get 404 — as if they did not exist — never 200, 403 or 409.
+entry here fails) x {anonymous, agent self, other agent, supervisor, other team's supervisor,
+compliance, router, admin} → the expected status. The request is the same for every caller and
+targets alice's things: her interactions, her name, her session. "Other agent" is bob: on
+``/me/…`` he acts on his own session (bob's status on a channel his role does not see is 404,
+R1), and on alice's interactions he must get 404 — as if they did not exist — never 200, 403 or
+409.
+
+Teams (issue 16): sam supervises ``front`` (alice and bob); sue supervises ``back`` (olga).
+For sue, alice is another team's agent: ``/agents/alice/…`` is 404 exactly as an unknown name,
+and ``/decisions/offer/`` about alice the 400 of an unknown name. The team tests at the end
+cross the other way too (sam on olga) and check the lists and the time-in-status report.
 
 Each case starts from the same state (a module-wide transaction, rolled back per test):
 alice logged in on her channels with a chat offered (``offered``), a chat she handles
@@ -30,6 +36,7 @@ ROLES = {
     "self": "alice",
     "other_agent": "bob",
     "supervisor": "sam",
+    "other_team_supervisor": "sue",
     "compliance": "cora",
     "router": "router",
     "admin": "admin",
@@ -71,12 +78,14 @@ class Case:
 
 # Shorthands for the common shapes of `expect`.
 def agents_only(self_: int = 200, other: int = 200, sam: int = 200) -> dict[str, int]:
-    """An agent's own session: agents yes; compliance, router, admin have no session (403)."""
+    """An agent's own session: agents yes; sue (not an agent), compliance, router, admin have
+    no session (403)."""
     return {
         "anonymous": 401,
         "self": self_,
         "other_agent": other,
         "supervisor": sam,
+        "other_team_supervisor": 403,
         "compliance": 403,
         "router": 403,
         "admin": 403,
@@ -93,14 +102,27 @@ SUPERVISORS = {
     "self": 403,
     "other_agent": 403,
     "supervisor": 200,
+    "other_team_supervisor": 200,
     "compliance": 403,
     "router": 403,
     "admin": 200,
 }
+# Alice through /agents/alice/…: sam supervises her team, sue another one (404, as if absent).
+ALICE_AS_SUPERVISED = {**SUPERVISORS, "other_team_supervisor": 404}
 AUDITORS = {**SUPERVISORS, "compliance": 200}
-AUDIT_JOB_STARTERS = {**AUDITORS, "supervisor": 202, "compliance": 202, "admin": 202}
+AUDIT_JOB_STARTERS = {
+    **AUDITORS,
+    "supervisor": 202,
+    "other_team_supervisor": 202,
+    "compliance": 202,
+    "admin": 202,
+}
 # cora's job: its requester and superusers; any other auditor gets 404 (as if absent).
-CORAS_JOB = {**AUDITORS, "supervisor": 404}
+CORAS_JOB = {**AUDITORS, "supervisor": 404, "other_team_supervisor": 404}
+
+
+# Contacts: agents, supervisors (of any team: contacts belong to no team) and the router.
+CONTACT_READERS = {**agents_only(), "other_team_supervisor": 200, "router": 200, "admin": 200}
 
 
 def _teammate(user: str | None) -> dict:
@@ -144,10 +166,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         "/api/v1/me/forwarding/", agents_only(), body={"to_extension": None}
     ),
     ("agents", "GET"): Case("/api/v1/agents/", SUPERVISORS),
-    ("agent-detail", "GET"): Case("/api/v1/agents/alice/", SUPERVISORS),
+    ("agent-detail", "GET"): Case("/api/v1/agents/alice/", ALICE_AS_SUPERVISED),
     ("agent-channel-status", "PUT"): Case(
         "/api/v1/agents/alice/channels/email/status/",
-        SUPERVISORS,
+        ALICE_AS_SUPERVISED,
         body={"status": "not_ready", "reason": "meeting"},
     ),
     # Supervisor actions (issue 16, item 2). Logout targets bob: alice has open work (409).
@@ -202,15 +224,19 @@ MATRIX: dict[tuple[str, str], Case] = {
         {**own_interaction(201), "router": 201, "admin": 201},
         body={"text": "Hello"},
     ),
-    ("contacts", "GET"): Case("/api/v1/contacts/", {**agents_only(), "router": 200, "admin": 200}),
-    ("contact-detail", "GET"): Case(
-        "/api/v1/contacts/{contact}/", {**agents_only(), "router": 200, "admin": 200}
-    ),
+    ("contacts", "GET"): Case("/api/v1/contacts/", CONTACT_READERS),
+    ("contact-detail", "GET"): Case("/api/v1/contacts/{contact}/", CONTACT_READERS),
     ("decision-offer", "POST"): Case(
         "/api/v1/decisions/offer/",
         # Only the router, supervisors and admins ask (issue 15); agents, even about
         # themselves, get 403 before any lookup, so it tells nobody which usernames exist.
-        {**agents_only(self_=403, other=403), "router": 200, "admin": 200},
+        # Sue asks about another team's agent: the 400 of an unknown name (issue 16).
+        {
+            **agents_only(self_=403, other=403),
+            "other_team_supervisor": 400,
+            "router": 200,
+            "admin": 200,
+        },
         body={"agent": "alice", "channel": "chat"},
     ),
     ("im-send", "POST"): Case(
@@ -284,7 +310,7 @@ def test_authorization_matrix(world, endpoint, role):
         if response.status_code in (401, 403, 404):
             # A refusal leaves nothing behind (the token row of a login is the only write).
             assert db_state() == before
-    if role == "other_agent" and expected == 404:
+    if role in ("other_agent", "other_team_supervisor") and expected == 404:
         assert response.json()["code"] == "not_found"
 
 
@@ -318,3 +344,137 @@ def test_unknown_fields_are_refused_and_change_nothing(world, endpoint, role):
     assert error["code"] == "invalid"
     assert set(SMUGGLED) <= set(error["fields"]), error
     assert db_state() == before
+
+
+# --- teams: who sees and acts on which agent (issue 16) ----------------------------------------
+# (caller, agent) → GET /agents/{agent}/ and PUT …/channels/voice/status/. sam supervises
+# front (alice, bob), sue back (olga); nobody supervises sam. Superusers see and act on all.
+TEAM_CASES = {
+    ("sam", "alice"): 200,
+    ("sam", "bob"): 200,
+    ("sam", "olga"): 404,
+    ("sam", "sam"): 404,  # not in a team he supervises (his own session is /me/)
+    ("sue", "olga"): 200,
+    ("sue", "alice"): 404,
+    ("sue", "bob"): 404,
+    ("admin", "alice"): 200,
+    ("admin", "olga"): 200,
+    ("admin", "sam"): 200,
+}
+
+
+def _not_found(username: str) -> dict:
+    """The body of a name that does not exist at all."""
+    return {"code": "not_found", "detail": f"No agent {username!r}.", "rule": None}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("caller", "agent"), sorted(TEAM_CASES))
+def test_a_supervisor_sees_and_acts_only_on_their_teams_agents(world, caller, agent):
+    expected = TEAM_CASES[(caller, agent)]
+    client = client_for(caller)
+    detail = client.get(f"/api/v1/agents/{agent}/")
+    before = db_state()
+    forced = client.put(
+        f"/api/v1/agents/{agent}/channels/voice/status/",
+        {"status": "not_ready", "reason": "meeting"},
+        format="json",
+    )
+    assert detail.status_code == expected, detail.content
+    assert forced.status_code == expected, forced.content
+    if expected == 404:
+        # Exactly what a name that does not exist gets: another team's agent is not "hidden".
+        assert detail.json() == forced.json() == _not_found(agent)
+        unknown = client.get("/api/v1/agents/nobody/").json()
+        assert unknown == _not_found("nobody")
+        assert db_state() == before
+    else:
+        assert detail.json()["username"] == agent
+        assert forced.json()["status"] == "not_ready"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("caller", "listed"),
+    [("sam", ["alice", "bob"]), ("sue", ["olga"]), ("admin", ["alice", "bob", "olga", "sam"])],
+)
+def test_the_agent_list_holds_only_the_callers_teams(world, caller, listed):
+    response = client_for(caller).get("/api/v1/agents/")
+    assert response.status_code == 200
+    assert sorted(row["username"] for row in response.json()["results"]) == listed
+
+
+@pytest.mark.django_db
+def test_compliance_reads_every_agent_but_acts_on_none(world):
+    cora = client_for("cora")
+    forced = cora.put(
+        "/api/v1/agents/olga/channels/voice/status/", {"status": "not_ready"}, format="json"
+    )
+    assert forced.status_code == 403  # not a supervisor: refused before any lookup
+    report = cora.get("/api/v1/audit/time-in-status/").json()
+    assert {row["agent"] for row in report} == {"alice", "bob", "olga", "sam"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("caller", "reported"),
+    [("sam", {"alice", "bob"}), ("sue", {"olga"}), ("admin", {"alice", "bob", "olga", "sam"})],
+)
+def test_the_time_in_status_report_covers_the_callers_teams(world, caller, reported):
+    client = client_for(caller)
+    report = client.get("/api/v1/audit/time-in-status/").json()
+    assert {row["agent"] for row in report} == reported
+    outside = ({"alice", "bob", "olga", "sam"} - reported) or {"nobody"}
+    for name in outside:
+        named = client.get("/api/v1/audit/time-in-status/", {"agent": name})
+        assert named.status_code == 400, (name, named.content)
+        unknown = client.get("/api/v1/audit/time-in-status/", {"agent": "nobody"})
+        assert named.json() == unknown.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("caller", "agent", "allowed"),
+    [
+        ("sam", "alice", True),
+        ("sam", "olga", False),
+        ("sue", "olga", True),
+        ("sue", "bob", False),
+        ("router", "olga", True),  # the router offers work to anyone
+        ("admin", "olga", True),
+    ],
+)
+def test_a_supervisor_asks_offer_decisions_about_their_teams_agents_only(
+    world, caller, agent, allowed
+):
+    client = client_for(caller)
+    asked = client.post(
+        "/api/v1/decisions/offer/", {"agent": agent, "channel": "voice"}, format="json"
+    )
+    if allowed:
+        assert asked.status_code == 200, asked.content
+        return
+    unknown = client.post(
+        "/api/v1/decisions/offer/", {"agent": "nobody", "channel": "voice"}, format="json"
+    )
+    assert asked.status_code == unknown.status_code == 400
+    assert asked.json()["code"] == unknown.json()["code"] == "invalid"
+    assert asked.json()["fields"] == unknown.json()["fields"] == {"agent": ["unknown"]}
+    assert asked.json()["detail"] == f"No agent {agent!r}."
+
+
+@pytest.mark.django_db
+def test_a_supervisor_in_compliance_too_reads_every_agent_but_acts_on_their_teams_only(world):
+    from cc_rules.models import Team
+    from tests.factories import a_user
+
+    both = a_user("both", groups=["supervisor", "compliance"], is_staff=True)
+    Team.objects.get(name="back").supervisors.add(both)
+    client = client_for("both")
+    assert client.get("/api/v1/agents/alice/").status_code == 200
+    listed = {a["username"] for a in client.get("/api/v1/agents/").json()["results"]}
+    assert listed == {"alice", "bob", "olga", "sam"}
+    body = {"status": "not_ready", "reason": "meeting"}
+    alice = client.put("/api/v1/agents/alice/channels/voice/status/", body, format="json")
+    olga = client.put("/api/v1/agents/olga/channels/voice/status/", body, format="json")
+    assert (alice.status_code, olga.status_code) == (404, 200)

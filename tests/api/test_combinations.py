@@ -375,7 +375,7 @@ def test_an_offer_naming_an_agent_and_another_agents_extension_is_invalid():
 def test_a_supervisor_cannot_bring_a_logged_off_channel_to_another_status():
     agent, client = agent_with({}, ready_on=[])
     post(client, "/me/logout/")
-    boss = client_for(a_supervisor("boss"))
+    boss = client_for(a_supervisor("boss", of=[agent]))
     path = f"{API}/agents/{agent.user.username}/channels/chat/status/"
     response = boss.put(path, {"status": "ready"}, format="json")
     assert (response.status_code, response.json()["code"]) == (409, "agent_not_logged_in")

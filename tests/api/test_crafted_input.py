@@ -70,8 +70,8 @@ LISTS = {
 def callers(db):
     """Who may read each list: the list's own caller."""
     alice = an_agent("alice", visible=["chat", "im"], logged_in=True)
-    an_agent("bob", visible=["chat", "im"])
-    a_supervisor("sam")
+    bob = an_agent("bob", visible=["chat", "im"])
+    a_supervisor("sam", of=[alice, bob])
     a_compliance_officer("cora")
     a_router("router")
     a_contact("Carla", phones=["+4930123456"])

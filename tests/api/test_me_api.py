@@ -24,6 +24,7 @@ from tests.factories import (
     a_compliance_officer,
     a_role,
     a_router,
+    a_team,
     an_agent,
     client_for,
     reason_codes,
@@ -37,16 +38,20 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("people")]
 def people(db):
     """The cast: alice and sam (blended; sam also a supervisor), bob (voice_only), erin (e-mail
     only), tom (single task), sofia (social), cora (compliance) and the router; extensions
-    1001 alice, 1002 bob, 1003 tom, 1009 sam; four global reason codes and one global rule."""
+    1001 alice, 1002 bob, 1003 tom, 1009 sam; four global reason codes and one global rule.
+    Sam supervises the team of alice, bob, erin, tom and sofia (not himself)."""
     reason_codes(*REASONS)
     RuleFactory(key="click_to_contact", value=True)
     blended = a_role("blended", **BLENDED)
-    an_agent("alice", role=blended, extension="1001")
-    an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), extension="1002")
-    an_agent("erin", role=a_role("email_specialist", **EMAIL_SPECIALIST), extension=None)
-    an_agent("tom", role=a_role("single_task", **SINGLE_TASK), extension="1003")
-    an_agent("sofia", role=a_role("social", **SOCIAL), extension=None)
-    an_agent("sam", role=blended, extension="1009", groups=["supervisor"], is_staff=True)
+    team = [
+        an_agent("alice", role=blended, extension="1001"),
+        an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), extension="1002"),
+        an_agent("erin", role=a_role("email_specialist", **EMAIL_SPECIALIST), extension=None),
+        an_agent("tom", role=a_role("single_task", **SINGLE_TASK), extension="1003"),
+        an_agent("sofia", role=a_role("social", **SOCIAL), extension=None),
+    ]
+    sam = an_agent("sam", role=blended, extension="1009", groups=["supervisor"], is_staff=True)
+    a_team(agents=team, supervisors=[sam.user])
     a_compliance_officer("cora")
     a_router("router")
 
@@ -645,9 +650,8 @@ def test_supervisor_lists_agents_with_live_states(alice, api):
     body = response.json()
     assert {"next", "previous", "results"} <= set(body)
     by_name = {a["username"]: a for a in body["results"]}
-    assert {"alice", "bob", "erin", "tom", "sofia", "sam"} <= set(by_name)
-    assert "cora" not in by_name
-    assert "router" not in by_name
+    # His team's agents: not himself (his own session is /me/), not cora or the router.
+    assert set(by_name) == {"alice", "bob", "erin", "tom", "sofia"}
     assert channels(by_name["alice"])["voice"]["status"] == "ready"
     assert [c["channel"] for c in by_name["erin"]["channels"]] == ["email"]
     detail = api("sam").get(f"{AGENTS}alice/")

@@ -118,3 +118,41 @@ def test_query_counts_do_not_grow_with_history_or_agents(alice):
     _grow(agents=100, rows_each=200)
     assert StatusChange.objects.count() > 20_000
     assert _counts(alice) == before
+
+
+# --- team scoping (issue 16): one subquery, never a query per agent -----------------------------
+def _statements(client, path: str) -> list[str]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(path)
+    assert response.status_code == 200, response.content
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+def test_a_supervisors_team_scope_is_one_subquery_of_the_same_statements():
+    from tests.factories import a_role, a_supervisor, a_team, a_user, an_agent, client_for
+
+    role = a_role(visible=["voice", "chat"])
+    members = [an_agent(f"member{i}", role=role, logged_in=True) for i in range(3)]
+    boss = a_supervisor("boss", of=members[:2])
+    a_team("elsewhere", agents=[members[2]])
+    scoped, unscoped = client_for(boss), client_for(a_user("root", is_superuser=True))
+    for client in (scoped, unscoped):
+        client.get("/api/v1/agents/")  # caches warm
+    for path in ("/api/v1/agents/", "/api/v1/agents/member0/"):
+        statements = _statements(scoped, path)
+        # The scope is a subquery inside the agents' SELECT: no statement of its own, and the
+        # groups come with the token (no auth_group lookup but the token's own).
+        assert [s for s in statements if "cc_rules_team" in s] == [
+            s for s in statements if 'FROM "cc_rules_agent"' in s
+        ]
+        assert len([s for s in statements if "cc_rules_team" in s]) == 1
+        assert not [s for s in statements if "auth_group" in s and "t.digest" not in s]
+    # Per listed agent the list costs what it costs a superuser (scoping adds nothing per row).
+    list_scoped = len(_statements(scoped, "/api/v1/agents/"))  # 2 agents
+    list_all = len(_statements(unscoped, "/api/v1/agents/"))  # 3 agents
+    detail = len(_statements(scoped, "/api/v1/agents/member0/"))
+    assert detail == len(_statements(unscoped, "/api/v1/agents/member0/"))
+    per_agent = list_all - list_scoped
+    boss.supervised_teams.get().agents.add(members[2])
+    assert len(_statements(scoped, "/api/v1/agents/")) == list_scoped + per_agent
+    assert len(_statements(scoped, "/api/v1/agents/")) == list_all

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cc_rules.models import Agent, AgentChannelState, ApiToken, Contact, Interaction, Team
+from cc_rules.models import AgentChannelState, ApiToken, Contact, Interaction
 from tests.factories import (
     BLENDED,
     REASONS,
@@ -19,6 +19,8 @@ from tests.factories import (
     a_contact,
     a_role,
     a_router,
+    a_supervisor,
+    a_team,
     a_user,
     an_agent,
     reason_codes,
@@ -44,17 +46,20 @@ def client_for(username: str | None) -> APIClient:
 
 
 def build_cast() -> None:
-    """alice and sam (blended: voice, e-mail, chat, IM; pending on; sam is also a supervisor, of
-    the team ``front``: alice and bob), bob (voice_only: voice and IM), cora (compliance), the
-    router, admin (a superuser); the global reason codes, two workbins and one contact with two
-    phones and two e-mails."""
+    """alice and sam (blended: voice, e-mail, chat, IM; pending on; sam is also a supervisor),
+    bob and olga (voice_only: voice and IM), cora (compliance), the router, admin (a
+    superuser), sue (a supervisor, not an agent); two teams: ``front`` (alice and bob,
+    supervised by sam) and ``back`` (olga, supervised by sue); the global reason codes, two
+    workbins and one contact with two phones and two e-mails."""
     reason_codes(*REASONS)
     WorkbinFactory(name="follow-up")
     WorkbinFactory(name="escalations")
     blended = a_role("blended", **BLENDED)
-    an_agent("alice", role=blended, extension="1001", password=PASSWORD)
-    an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), extension="1002", password=PASSWORD)
-    an_agent(
+    voice_only = a_role("voice_only", **VOICE_ONLY)
+    alice = an_agent("alice", role=blended, extension="1001", password=PASSWORD)
+    bob = an_agent("bob", role=voice_only, extension="1002", password=PASSWORD)
+    olga = an_agent("olga", role=voice_only, extension="1003", password=PASSWORD)
+    sam = an_agent(
         "sam",
         role=blended,
         extension="1009",
@@ -62,10 +67,8 @@ def build_cast() -> None:
         is_staff=True,
         password=PASSWORD,
     )
-    # sam supervises alice and bob (issue 16: a supervisor acts on their teams' agents only).
-    front = Team.objects.create(name="front")
-    front.agents.set(Agent.objects.filter(user__username__in=["alice", "bob"]))
-    front.supervisors.set(get_user_model().objects.filter(username="sam"))
+    a_team("front", agents=[alice, bob], supervisors=[sam.user])
+    a_team("back", agents=[olga], supervisors=[a_supervisor("sue", password=PASSWORD)])
     a_compliance_officer("cora", password=PASSWORD)
     a_router("router", password=PASSWORD)
     a_user("admin", is_superuser=True, is_staff=True, password=PASSWORD)
@@ -77,10 +80,10 @@ def build_cast() -> None:
 
 
 def build_state() -> dict[str, int]:
-    """Through the API: alice logged in on voice, e-mail and chat (ready), bob and sam logged in
-    (sam ready on chat). Returns ids: ``offered`` (chat), ``active`` (chat), ``ended`` (e-mail,
-    not done), ``done`` (e-mail), ``acw`` (the voice call whose wrap-up is running), ``contact``,
-    ``token`` (the id of a second API token of alice's, her "laptop"),
+    """Through the API: alice logged in on voice, e-mail and chat (ready), bob, olga and sam
+    logged in (sam ready on chat). Returns ids: ``offered`` (chat), ``active`` (chat), ``ended``
+    (e-mail, not done), ``done`` (e-mail), ``acw`` (the voice call whose wrap-up is running),
+    ``contact``, ``token`` (the id of a second API token of alice's, her "laptop"),
     ``audit_job`` (cora's export job, queued).
     """
     alice, router = client_for("alice"), client_for("router")
@@ -96,7 +99,7 @@ def build_state() -> dict[str, int]:
     def act(pk, action, body=None):
         _ok(alice.post(f"/api/v1/interactions/{pk}/{action}/", body or {}, format="json"), 200)
 
-    for username in ("alice", "bob", "sam"):
+    for username in ("alice", "bob", "olga", "sam"):
         _ok(client_for(username).post("/api/v1/me/login/", {}, format="json"), 200)
     for channel in ("voice", "email", "chat"):
         status(alice, channel, {"status": "ready"})

@@ -147,17 +147,22 @@ def brute_force(
     )
 
 
-def reports(rows, work, since, until, now, agent=None) -> dict[str, list[dict]]:
-    """The service's answer(s) for a history written inside a savepoint that is rolled back."""
+def reports(rows, work, since, until, now, agent=None, among=None) -> dict[str, list[dict]]:
+    """The service's answer(s) for a history written inside a savepoint that is rolled back.
+    ``among``: usernames the report is limited to (a supervisor's teams)."""
     with transaction.atomic():
         try:
             write(rows, work)
             pk = Agent.objects.get(user__username=agent).pk if agent else None
-            got = {
-                "python": time_in_status(agent=pk, since=since, until=until, now=now, use_sql=False)
-            }
+            ids = None
+            if among is not None:
+                ids = list(
+                    Agent.objects.filter(user__username__in=among).values_list("pk", flat=True)
+                )
+            span = {"agent": pk, "agents": ids, "since": since, "until": until, "now": now}
+            got = {"python": time_in_status(**span, use_sql=False)}
             if connection.vendor == "postgresql":
-                got["sql"] = time_in_status(agent=pk, since=since, until=until, now=now)
+                got["sql"] = time_in_status(**span)
         finally:
             transaction.set_rollback(True)
     return got
@@ -295,3 +300,23 @@ def test_a_window_after_now_or_empty_reports_nothing(alice_and_bob):
         assert got["python"] == []
         assert got.get("sql", []) == []
     assert reports(rows, [], m(0), m(60), now=m(20))["python"][0]["seconds"] == 1200
+
+
+def test_a_report_limited_to_some_agents_covers_only_them(alice_and_bob):
+    """A supervisor's report (issue 16): ``agents`` limits it to their teams' agents."""
+    rows = [
+        Row("alice", "status", "voice", "ready", m(0)),
+        Row("bob", "status", "chat", "not_ready", m(0)),
+        Row("bob", "dnd", None, "on", m(5)),
+    ]
+    work = [Work("alice", "voice", m(1), m(2))]
+    full = reports(rows, work, m(0), m(10), m(10))
+    for path, got in reports(rows, work, m(0), m(10), m(10), among=["bob"]).items():
+        assert got == [r for r in full[path] if r["agent"] == "bob"], path
+        assert {r["status"] for r in got} == {"not_ready", "dnd"}
+    assert reports(rows, work, m(0), m(10), m(10), among=["alice", "bob"]) == full
+    nobody = reports(rows, work, m(0), m(10), m(10), among=[])
+    assert all(got == [] for got in nobody.values())
+    # one agent asked for, outside the limit: nothing
+    for got in reports(rows, work, m(0), m(10), m(10), agent="alice", among=["bob"]).values():
+        assert got == []
