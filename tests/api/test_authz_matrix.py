@@ -107,7 +107,8 @@ SUPERVISORS = {
     "router": 403,
     "admin": 200,
 }
-# Alice through /agents/alice/…: sam supervises her team, sue another one (404, as if absent).
+# Alice (or bob) through /agents/…: sam supervises their team, sue another one (404, as if
+# absent).
 ALICE_AS_SUPERVISED = {**SUPERVISORS, "other_team_supervisor": 404}
 AUDITORS = {**SUPERVISORS, "compliance": 200}
 AUDIT_JOB_STARTERS = {
@@ -173,13 +174,15 @@ MATRIX: dict[tuple[str, str], Case] = {
         body={"status": "not_ready", "reason": "meeting"},
     ),
     # Supervisor actions (issue 16, item 2). Logout targets bob: alice has open work (409).
-    ("agent-logout", "POST"): Case("/api/v1/agents/bob/logout/", SUPERVISORS, body={}),
-    ("agent-dnd", "PUT"): Case("/api/v1/agents/alice/dnd/", SUPERVISORS, body={"enabled": False}),
+    ("agent-logout", "POST"): Case("/api/v1/agents/bob/logout/", ALICE_AS_SUPERVISED, body={}),
+    ("agent-dnd", "PUT"): Case(
+        "/api/v1/agents/alice/dnd/", ALICE_AS_SUPERVISED, body={"enabled": False}
+    ),
     ("agent-wrap-up-extend", "POST"): Case(
-        "/api/v1/agents/alice/channels/voice/wrap-up/extend/", SUPERVISORS, body={}
+        "/api/v1/agents/alice/channels/voice/wrap-up/extend/", ALICE_AS_SUPERVISED, body={}
     ),
     ("agent-wrap-up-end", "POST"): Case(
-        "/api/v1/agents/alice/channels/voice/wrap-up/end/", SUPERVISORS, body={}
+        "/api/v1/agents/alice/channels/voice/wrap-up/end/", ALICE_AS_SUPERVISED, body={}
     ),
     ("interactions", "GET"): Case("/api/v1/interactions/", agents_only()),
     ("interactions", "POST"): Case(
