@@ -1,4 +1,6 @@
-"""Admin forms: rule rows with a JSON value and the rulebook's help, scoped inlines, agents.
+"""Admin forms: raw rule rows with a JSON value and the rulebook's help, reason codes, agents.
+
+Roles, agents and the global defaults edit rules as a matrix instead (``cc_admin.rule_matrix``).
 
 Validation itself lives on the models (``Rule.clean``, the constraints) and in the rulebook;
 these forms only make sure every message reaches the page next to the field it is about,
@@ -11,7 +13,6 @@ import re
 from typing import Any
 
 from django import forms
-from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.models import BaseInlineFormSet, InlineForeignKeyField
 from django.utils.html import escape
@@ -156,33 +157,6 @@ class RuleForm(ModelErrorsOnFormMixin, forms.ModelForm):
                 )
 
 
-class ScopedRuleForm(InlineConstraintsMixin, RuleForm):
-    """A rule row inside a role's or an agent's page: the scope is fixed by the page."""
-
-    SCOPE: str = ""
-
-    class Meta(RuleForm.Meta):
-        fields = ["key", "channel", "value", "note"]
-        widgets = {"note": forms.TextInput(attrs={"size": 14})}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.instance.scope = self.SCOPE
-        self.fields["value"].widget = forms.TextInput(attrs={"size": 20})
-        channel = self.fields["channel"]
-        if isinstance(channel.widget, RelatedFieldWidgetWrapper):
-            # the eight channels are fixed: no add/change links in every row
-            channel.widget = channel.widget.widget
-
-
-class RoleRuleForm(ScopedRuleForm):
-    SCOPE = Scope.ROLE
-
-
-class AgentRuleForm(ScopedRuleForm):
-    SCOPE = Scope.AGENT
-
-
 class UniqueRowsFormSet(BaseInlineFormSet):
     """Refuse the same row twice in one submission (the database would refuse it on save).
 
@@ -209,11 +183,6 @@ class UniqueRowsFormSet(BaseInlineFormSet):
                     "keep one."
                 )
             seen[ident] = number
-
-
-class RuleRowsFormSet(UniqueRowsFormSet):
-    row_identity = ("key", "channel")
-    row_name = "rule"
 
 
 class ReasonCodeRowsFormSet(UniqueRowsFormSet):

@@ -11,9 +11,11 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import ObjectDoesNotExist
+from django.urls import path
 from django.utils.html import format_html
 
-from cc_admin.forms import RULE_HELP, VALUE_HELP, RuleForm, RuleRowsFormSet
+from cc_admin.forms import RULE_HELP, VALUE_HELP, RuleForm
+from cc_admin.rule_matrix.pages import GlobalDefaultsMixin
 from cc_rules.choices import Scope
 from cc_rules.engine.rulebook import RULES
 from cc_rules.models import ReasonCode, Role, Rule
@@ -31,22 +33,6 @@ def related(record, name: str) -> str:
         return f"#{getattr(record, name + '_id')} (deleted)"
 
 
-class ScopedRuleInline(admin.TabularInline):
-    """Rule rows on a role's or an agent's page; the scope is fixed by the page."""
-
-    model = Rule
-    formset = RuleRowsFormSet
-    fields = ["key", "channel", "value", "note", "rule_help"]
-    readonly_fields = ["rule_help"]
-    extra = 0
-    show_change_link = True
-
-    @admin.display(description="what the value means")
-    def rule_help(self, obj: Rule) -> str:
-        definition = RULES.get(obj.key) if obj and obj.key else None
-        return definition.help if definition else ""
-
-
 class RuleKeyFilter(admin.SimpleListFilter):
     title = "rule"
     parameter_name = "key"
@@ -59,8 +45,12 @@ class RuleKeyFilter(admin.SimpleListFilter):
 
 
 @admin.register(Rule)
-class RuleAdmin(HistoryAdmin):
-    """Every rule row. No row means *inherit*; the value null means unlimited / no timer."""
+class RuleAdmin(GlobalDefaultsMixin, HistoryAdmin):
+    """Every rule row. No row means *inherit*; the value null means unlimited / no timer.
+
+    The raw, advanced view; roles, agents and the "Global defaults" page (``global/``) edit
+    the same rows as a matrix in words (``cc_admin.rule_matrix``).
+    """
 
     form = RuleForm
     list_display = ["rule_label", "scope", "target", "channel", "shown_value", "note"]
@@ -90,6 +80,10 @@ class RuleAdmin(HistoryAdmin):
     @admin.display(description="value", ordering="value")
     def shown_value(self, obj: Rule) -> str:
         return show_value(obj.key, obj.value)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.global_defaults_view)
+        return [path("global/", view, name="cc_rules_rule_global"), *super().get_urls()]
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = {
