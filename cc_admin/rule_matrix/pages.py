@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.shortcuts import redirect
@@ -101,6 +102,13 @@ class RuleMatrixAdminMixin(MatrixSaveMixin):
         matrix = getattr(form, "matrix", None)
         if matrix is not None and matrix.editable:
             self.save_matrix(request, matrix, form.instance)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # As Django's UserAdmin does: after adding, continue to the change page (the rules)
+        if "_addanother" not in request.POST and IS_POPUP_VAR not in request.POST:
+            request.POST = request.POST.copy()
+            request.POST["_continue"] = 1
+        return super().response_add(request, obj, post_url_continue)  # type: ignore[misc]
 
     def construct_change_message(self, request, form, formsets, add=False):
         message = super().construct_change_message(request, form, formsets, add)  # type: ignore[misc]

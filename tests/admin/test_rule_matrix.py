@@ -258,7 +258,9 @@ def test_wrap_up_until_done_needs_a_status_after_done_to_land_in(root):
     response = save(root, role_url(role), **{"acw-chat": "until_done"})
     assert response.status_code == 200
     html = response.content.decode()
-    assert "must be Ready or Not ready (it is manual)" in cell_errors(html, "acw-chat")
+    assert escape("needs “After done” Ready or Not ready (now: manual)") in cell_errors(
+        html, "acw-chat"
+    )
     assert not Rule.objects.exists()
     response = save(root, role_url(role), **{"acw-chat": "until_done", "after_done-chat": "ready"})
     assert response.status_code == 302
@@ -554,3 +556,30 @@ def test_reason_codes_stay_an_inline_of_the_role_page(root):
     assert root.post(role_url(role), data).status_code == 302
     assert ReasonCode.objects.get(role=role).code == "coaching"
     assert Rule.objects.get(role=role).value == 2
+
+
+# -- getting there ------------------------------------------------------------------------------
+def test_adding_a_role_continues_to_its_rules(root):
+    response = root.post(
+        reverse("admin:cc_rules_role_add"),
+        {
+            "name": "night",
+            "label": "Night shift",
+            "visible_channels": ["voice"],
+            "reason_codes-TOTAL_FORMS": "0",
+            "reason_codes-INITIAL_FORMS": "0",
+            "_save": "Save",
+        },
+    )
+    role = Role.objects.get(name="night")
+    assert response.status_code == 302
+    assert response["Location"] == role_url(role)
+    _, _, html = page(root, role_url(role))
+    assert 'id="cc-rule-matrix"' in html
+
+
+def test_the_global_defaults_page_is_linked_from_the_index_and_the_rule_list(root):
+    assert GLOBAL in root.get(reverse("admin:index")).content.decode()
+    assert GLOBAL in root.get(reverse("admin:cc_rules_rule_changelist")).content.decode()
+    response = root.get(reverse("admin:cc_rules_reasoncode_changelist"), {"role__isnull": "True"})
+    assert response.status_code == 200  # the page's link to the global reason codes

@@ -8,18 +8,19 @@
     var prefix = root.dataset.ccPrefix || "";  // the form's prefix: data-cc-mode names lack it
     function select(name) { return root.querySelector('select[name="' + prefix + name + '"]'); }
 
-    // A number or reason counts only for one choice of its select: typing picks that choice,
-    // leaving the choice clears it.
+    // A number or reason counts only for one choice of its select ("at most", "timed", "Not
+    // ready"): it is shown only then, and cleared when another choice is made.
     root.querySelectorAll("[data-cc-mode-value]").forEach(function (input) {
       var mode = select(input.dataset.ccMode);
       if (!mode || input.disabled) { return; }
       var wanted = input.dataset.ccModeValue;
-      input.addEventListener(input.tagName === "SELECT" ? "change" : "input", function () {
-        if (input.value !== "") { mode.value = wanted; }
-      });
+      function show() { input.hidden = mode.value !== wanted && input.value === ""; }
       mode.addEventListener("change", function () {
         if (mode.value !== wanted) { input.value = ""; }
+        show();
+        if (mode.value === wanted && input.tagName === "INPUT") { input.focus(); }
       });
+      show();
     });
 
     // Boxes of a set: ticking one chooses "as ticked"; choosing inherit shows the inherited set.
