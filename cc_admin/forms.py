@@ -17,6 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.models import BaseInlineFormSet, InlineForeignKeyField
 from django.utils.html import escape
 
+from cc_admin.rule_widgets import typed_value_widget
 from cc_rules.choices import ChannelCode, Direction, Scope
 from cc_rules.engine.rulebook import RULES
 from cc_rules.models import Agent, Rule
@@ -119,10 +120,18 @@ class RuleForm(ModelErrorsOnFormMixin, forms.ModelForm):
         key = self._chosen_key()
         if "value" in self.fields:
             rule_help = RULE_HELP.get(key or "", "")
-            # admin templates render help text as HTML; the rulebook's text is plain
-            self.fields["value"].help_text = escape(f"{rule_help} {VALUE_HELP}".strip())
+            typed = typed_value_widget(key) if key and "key" not in self.fields else None
+            if typed is not None:  # an existing rule: its key is fixed, its value typed
+                self.fields["value"].widget = typed
+                rule_help = RULE_HELP.get(key, "")
+                self.fields["value"].help_text = escape(rule_help)
+            else:
+                # admin templates render help text as HTML; the rulebook's text is plain
+                self.fields["value"].help_text = escape(f"{rule_help} {VALUE_HELP}".strip())
 
     def _chosen_key(self) -> str | None:
+        if "key" not in self.fields:
+            return self.instance.key or None
         if self.is_bound:
             return self.data.get(self.add_prefix("key")) or None
         return self.initial.get("key") or self.instance.key or None

@@ -81,6 +81,12 @@ class RuleAdmin(GlobalDefaultsMixin, HistoryAdmin):
     def shown_value(self, obj: Rule) -> str:
         return show_value(obj.key, obj.value)
 
+    def get_readonly_fields(self, request, obj=None):
+        # another key is another rule (delete this one, add that one); a fixed key lets the
+        # value be edited with a typed widget (cc_admin.rule_widgets)
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "key"] if obj is not None else fields
+
     def get_urls(self):
         view = self.admin_site.admin_view(self.global_defaults_view)
         return [path("global/", view, name="cc_rules_rule_global"), *super().get_urls()]

@@ -583,3 +583,58 @@ def test_the_global_defaults_page_is_linked_from_the_index_and_the_rule_list(roo
     assert GLOBAL in root.get(reverse("admin:cc_rules_rule_changelist")).content.decode()
     response = root.get(reverse("admin:cc_rules_reasoncode_changelist"), {"role__isnull": "True"})
     assert response.status_code == 200  # the page's link to the global reason codes
+
+
+# -- the raw rule admin: the value of an existing rule is typed by its key ------------------------
+def rule_page(client, rule: Rule) -> tuple[dict, str]:
+    response = client.get(reverse("admin:cc_rules_rule_change", args=[rule.pk]))
+    assert response.status_code == 200
+    return {**changeform_data(response), "_save": "Save"}, response.content.decode()
+
+
+def test_the_raw_rule_page_edits_a_set_with_checkboxes(root):
+    (rule,) = set_rules({"pending_release_on": ["hangup", "sent"]})
+    data, html = rule_page(root, rule)
+    assert 'name="key"' not in html  # another key is another rule
+    ticked = re.findall(r'<input type="checkbox" name="value" value="([^"]*)"[^>]*checked', html)
+    assert ticked == ["&quot;hangup&quot;", "&quot;sent&quot;"]
+    assert "<textarea" not in html
+    data["value"] = ['"chat_ended"']
+    url = reverse("admin:cc_rules_rule_change", args=[rule.pk])
+    assert root.post(url, data).status_code == 302
+    rule.refresh_from_db()
+    assert rule.value == ["chat_ended"]
+    data["value"] = []  # none ticked is the empty set
+    assert root.post(url, {k: v for k, v in data.items() if k != "value"}).status_code == 302
+    rule.refresh_from_db()
+    assert rule.value == []
+
+
+@pytest.mark.parametrize(
+    ("rules", "sent", "stored"),
+    [
+        ({"pending_enabled": False}, "true", True),
+        ({"after_done": {"voice": "manual"}}, '"ready"', "ready"),
+        ({"channel_cap": {"chat": 2}}, "", None),
+        ({"blocking_pairs": []}, ['["voice", "chat"]'], [["voice", "chat"]]),
+    ],
+)
+def test_the_raw_rule_page_types_the_value_by_key(root, rules, sent, stored):
+    (rule,) = set_rules(rules)
+    data, html = rule_page(root, rule)
+    assert "<textarea" not in html
+    data["value"] = sent
+    assert root.post(reverse("admin:cc_rules_rule_change", args=[rule.pk]), data).status_code == 302
+    rule.refresh_from_db()
+    assert rule.value == stored
+
+
+def test_the_raw_rule_page_still_refuses_nonsense_next_to_the_value(root):
+    (rule,) = set_rules({"channel_cap": {"chat": 2}})
+    data, _ = rule_page(root, rule)
+    data["value"] = "-3"
+    response = root.post(reverse("admin:cc_rules_rule_change", args=[rule.pk]), data)
+    assert response.status_code == 200
+    assert "A cap cannot be negative." in response.content.decode()
+    rule.refresh_from_db()
+    assert rule.value == 2
