@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from cc_rules.choices import Scope
-from cc_rules.models import Rule
+from cc_rules.models import Rule, RulesVersion
 
 from .cells import AFTER_DONE_WORDS, CHANNEL_WORDS, INHERIT, INHERIT_ROW, Cell
 from .layout import CHANNEL_ORDER, COLUMNS, Column, build_cells
@@ -34,6 +34,19 @@ STALE = (
     "change is in the history). Save again to apply the table as shown here over theirs, or "
     "reload the page to start from the saved rules."
 )
+
+
+def lock_rule_edits() -> None:
+    """Serialise rule edits: lock the rules-version row before reading what a page will write.
+
+    A second admin saving the same scope meanwhile then waits, reads the first one's rows and
+    gets the "changed meanwhile" message instead of a duplicate-row error. Only edits wait: the
+    hot path reads the version without locking, and every rule write updates this row anyway
+    (``cc_rules.signals``). Taken inside the page's transaction (the admin's change view is
+    atomic, the global page opens one); outside a transaction there is nothing to hold it.
+    """
+    if transaction.get_connection().in_atomic_block:
+        RulesVersion.objects.select_for_update().filter(pk=1).values_list("pk").first()
 
 
 class RuleMatrixForm(forms.Form):
@@ -52,6 +65,8 @@ class RuleMatrixForm(forms.Form):
         super().__init__(data, prefix=self.prefix, **kwargs)
         self.target = target
         self.editable = editable
+        if self.is_bound and editable:
+            lock_rule_edits()
         self.rules = ScopeRules(target)
         self.per_channel, self.settings = build_cells(target)
         self.cells: list[Cell] = [

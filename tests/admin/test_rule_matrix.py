@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from cc_admin.rule_matrix.form import STALE
+from cc_admin.rule_matrix.form import STALE, RuleMatrixForm
 from cc_rules import selectors
 from cc_rules.engine.rulebook import RULES
 from cc_rules.models import Channel, ReasonCode, Role, Rule, RulesVersion
@@ -638,3 +641,52 @@ def test_the_raw_rule_page_still_refuses_nonsense_next_to_the_value(root):
     assert "A cap cannot be negative." in response.content.decode()
     rule.refresh_from_db()
     assert rule.value == 2
+
+
+# -- two admins at once ---------------------------------------------------------------------------
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_saving_one_role_at_once_get_a_save_and_a_message_never_a_500(
+    django_user_model, monkeypatch
+):
+    role = a_role(visible=["chat"])
+    url = role_url(role)
+    clients = []
+    for name in ("first", "second"):
+        client = Client()
+        client.force_login(django_user_model.objects.create_superuser(name, f"{name}@x.org", "x"))
+        clients.append(client)
+    bodies = [page(client, url)[1] for client in clients]
+    for body, cap in zip(bodies, ("2", "3"), strict=True):
+        body.update({"rm-total_cap": "n", "rm-total_cap-n": cap})
+
+    first_planning, go_on = threading.Event(), threading.Event()
+    plan = RuleMatrixForm._plan
+
+    def first_waits_while_planning(form, values, changed):
+        if threading.current_thread().name == "first":
+            first_planning.set()
+            go_on.wait(10)
+        return plan(form, values, changed)
+
+    monkeypatch.setattr(RuleMatrixForm, "_plan", first_waits_while_planning)
+    statuses: dict[str, int] = {}
+
+    def post(index: int, name: str) -> None:
+        try:
+            statuses[name] = clients[index].post(url, bodies[index]).status_code
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=post, args=(0, "first"), name="first")
+    second = threading.Thread(target=post, args=(1, "second"), name="second")
+    first.start()
+    assert first_planning.wait(10)
+    second.start()
+    second.join(1)  # the second admin waits for the first one's transaction
+    assert second.is_alive()
+    go_on.set()
+    first.join(10)
+    second.join(10)
+    assert statuses == {"first": 302, "second": 200}  # the second is told, not crashed
+    assert list(Rule.objects.values_list("key", "value")) == [("total_cap", 2)]
