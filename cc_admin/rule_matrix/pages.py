@@ -57,15 +57,18 @@ class MatrixHostForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        prefix = f"{RuleMatrixForm.prefix}-"
+        # a POST without the table (a script changing only the agent's role) changes no rule
+        sent = self.is_bound and any(str(name).startswith(prefix) for name in self.data)
         self.matrix = RuleMatrixForm(
             self.matrix_target,
-            data=self.data if self.is_bound else None,
+            data=self.data if sent else None,
             editable=self.matrix_editable,
         )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if not self.matrix.is_valid():
+        if self.matrix.is_bound and not self.matrix.is_valid():
             raise ValidationError(MATRIX_INVALID)
         return data
 
@@ -100,7 +103,7 @@ class RuleMatrixAdminMixin(MatrixSaveMixin):
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)  # type: ignore[misc]
         matrix = getattr(form, "matrix", None)
-        if matrix is not None and matrix.editable:
+        if matrix is not None and matrix.is_bound and matrix.editable:
             self.save_matrix(request, matrix, form.instance)
 
     def response_add(self, request, obj, post_url_continue=None):

@@ -544,6 +544,18 @@ def test_read_only_users_see_the_matrix_disabled_and_cannot_post(root, client, w
     assert not Rule.objects.exists()
 
 
+def test_a_post_without_the_table_changes_no_rule(root):
+    role = a_role(visible=["chat"], rules={"channel_cap": {"chat": 2}})
+    agent = an_agent(role=role, rules={"total_cap": 1})
+    other = a_role(visible=["voice"])
+    data = {"user": agent.user_id, "role": other.pk, "extension": "4242", "is_active": "on"}
+    rows = history_rows()
+    assert root.post(agent_url(agent), {**data, "_save": "Save"}).status_code == 302
+    agent.refresh_from_db()
+    assert (agent.role, agent.extension) == (other, "4242")
+    assert history_rows() == rows
+
+
 def test_reason_codes_stay_an_inline_of_the_role_page(root):
     role = a_role(visible=["voice"])
     _, data, _ = page(root, role_url(role))
