@@ -119,7 +119,11 @@ class RuleMatrixForm(forms.Form):
         return data
 
     def _check_wrap_up(self, values: dict[str, Any], changed: list[Cell]) -> None:
-        """ "until done" needs a status after done to go to; "manual" is after done = manual."""
+        """Until done needs a status after done to land in; manual means after done manual.
+
+        Checked where either cell of the channel changed; the message goes to the changed cell
+        (the wrap-up cell when both did).
+        """
         for ch, cells in self.per_channel.items():
             acw, after_done = cells.get("acw"), cells.get("after_done")
             if acw is None or after_done is None or not {acw, after_done} & set(changed):
@@ -127,19 +131,21 @@ class RuleMatrixForm(forms.Form):
             mode, status = values[acw.name], values[after_done.name]
             if mode is None or status is None:
                 continue
+            where = acw.name if acw in changed else after_done.name
             inherited = self.rules.parent("after_done", ch)[0]
             landing = inherited if status[0] == INHERIT else status[0]
             if mode[0] == "until_done" and landing not in ("ready", "not_ready"):
                 self.add_error(
-                    acw.name,
+                    where,
                     f"“Until done” needs “After done” Ready or Not ready (now: "
-                    f"{AFTER_DONE_WORDS[landing]}). Set it, or choose “manual”.",
+                    f"{AFTER_DONE_WORDS[landing]}). Set it, or choose wrap-up “manual”.",
                 )
             if mode[0] == "manual" and status[0] not in (INHERIT, "manual"):
                 self.add_error(
-                    after_done.name,
-                    "Wrap-up “manual” means the agent sets the status: choose manual here, or "
-                    "wrap-up “until done”.",
+                    where,
+                    f"Wrap-up “manual” needs “After done” manual (now: "
+                    f"{AFTER_DONE_WORDS[status[0]]}): the agent sets the status. Set it, or "
+                    "choose wrap-up “until done”.",
                 )
 
     def _plan(self, values: dict[str, Any], changed: list[Cell]) -> None:

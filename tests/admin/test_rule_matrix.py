@@ -275,10 +275,28 @@ def test_wrap_up_manual_writes_after_done_manual_and_refuses_another(root):
     role = a_role(visible=["chat"])
     response = save(root, role_url(role), **{"acw-chat": "manual", "after_done-chat": "ready"})
     assert response.status_code == 200
-    assert "the agent sets the status" in cell_errors(response.content.decode(), "after_done-chat")
+    message = escape("needs “After done” manual (now: Ready)")
+    assert message in cell_errors(response.content.decode(), "acw-chat")
     assert save(root, role_url(role), **{"acw-chat": "manual"}).status_code == 302
     rows = {r.key: r.value for r in Rule.objects.filter(role=role)}
     assert rows == {"acw_enabled": True, "acw_seconds": None, "after_done": "manual"}
+
+
+def test_changing_after_done_under_a_manual_wrap_up_is_refused_at_that_cell(root):
+    role = a_role(
+        visible=["chat"],
+        rules={
+            "acw_enabled": {"chat": True},
+            "acw_seconds": {"chat": None},
+            "after_done": {"chat": "manual"},
+        },
+    )
+    response = save(root, role_url(role), **{"after_done-chat": "ready"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert escape("needs “After done” manual (now: Ready)") in cell_errors(html, "after_done-chat")
+    assert cell_errors(html, "acw-chat") == ""
+    assert Rule.objects.get(key="after_done").value == "manual"
 
 
 def test_status_after_done_not_ready_takes_one_of_the_roles_reasons(root):
