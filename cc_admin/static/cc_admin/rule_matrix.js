@@ -12,15 +12,16 @@
     // ready"): it is shown only then, and cleared when another choice is made.
     root.querySelectorAll("[data-cc-mode-value]").forEach(function (input) {
       var mode = select(input.dataset.ccMode);
-      if (!mode || input.disabled) { return; }
+      if (!mode) { return; }
       var wanted = input.dataset.ccModeValue;
       function show() { input.hidden = mode.value !== wanted && input.value === ""; }
+      show();
+      if (input.disabled) { return; }  // read-only page: nothing to follow
       mode.addEventListener("change", function () {
         if (mode.value !== wanted) { input.value = ""; }
         show();
         if (mode.value === wanted && input.tagName === "INPUT") { input.focus(); }
       });
-      show();
     });
 
     // Boxes of a set: ticking one chooses "as ticked"; choosing inherit shows the inherited set.
