@@ -1,4 +1,6 @@
-"""Admin forms: rule rows with a JSON value and the rulebook's help, scoped inlines, agents.
+"""Admin forms: raw rule rows with a JSON value and the rulebook's help, reason codes, agents.
+
+Roles, agents and the global defaults edit rules as a matrix instead (``cc_admin.rule_matrix``).
 
 Validation itself lives on the models (``Rule.clean``, the constraints) and in the rulebook;
 these forms only make sure every message reaches the page next to the field it is about,
@@ -11,11 +13,11 @@ import re
 from typing import Any
 
 from django import forms
-from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.models import BaseInlineFormSet, InlineForeignKeyField
 from django.utils.html import escape
 
+from cc_admin.rule_widgets import typed_value_widget
 from cc_rules.choices import ChannelCode, Direction, Scope
 from cc_rules.engine.rulebook import RULES
 from cc_rules.models import Agent, Rule
@@ -118,10 +120,18 @@ class RuleForm(ModelErrorsOnFormMixin, forms.ModelForm):
         key = self._chosen_key()
         if "value" in self.fields:
             rule_help = RULE_HELP.get(key or "", "")
-            # admin templates render help text as HTML; the rulebook's text is plain
-            self.fields["value"].help_text = escape(f"{rule_help} {VALUE_HELP}".strip())
+            typed = typed_value_widget(key) if key and "key" not in self.fields else None
+            if typed is not None:  # an existing rule: its key is fixed, its value typed
+                self.fields["value"].widget = typed
+                rule_help = RULE_HELP.get(key, "")
+                self.fields["value"].help_text = escape(rule_help)
+            else:
+                # admin templates render help text as HTML; the rulebook's text is plain
+                self.fields["value"].help_text = escape(f"{rule_help} {VALUE_HELP}".strip())
 
     def _chosen_key(self) -> str | None:
+        if "key" not in self.fields:
+            return self.instance.key or None
         if self.is_bound:
             return self.data.get(self.add_prefix("key")) or None
         return self.initial.get("key") or self.instance.key or None
@@ -156,33 +166,6 @@ class RuleForm(ModelErrorsOnFormMixin, forms.ModelForm):
                 )
 
 
-class ScopedRuleForm(InlineConstraintsMixin, RuleForm):
-    """A rule row inside a role's or an agent's page: the scope is fixed by the page."""
-
-    SCOPE: str = ""
-
-    class Meta(RuleForm.Meta):
-        fields = ["key", "channel", "value", "note"]
-        widgets = {"note": forms.TextInput(attrs={"size": 14})}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.instance.scope = self.SCOPE
-        self.fields["value"].widget = forms.TextInput(attrs={"size": 20})
-        channel = self.fields["channel"]
-        if isinstance(channel.widget, RelatedFieldWidgetWrapper):
-            # the eight channels are fixed: no add/change links in every row
-            channel.widget = channel.widget.widget
-
-
-class RoleRuleForm(ScopedRuleForm):
-    SCOPE = Scope.ROLE
-
-
-class AgentRuleForm(ScopedRuleForm):
-    SCOPE = Scope.AGENT
-
-
 class UniqueRowsFormSet(BaseInlineFormSet):
     """Refuse the same row twice in one submission (the database would refuse it on save).
 
@@ -209,11 +192,6 @@ class UniqueRowsFormSet(BaseInlineFormSet):
                     "keep one."
                 )
             seen[ident] = number
-
-
-class RuleRowsFormSet(UniqueRowsFormSet):
-    row_identity = ("key", "channel")
-    row_name = "rule"
 
 
 class ReasonCodeRowsFormSet(UniqueRowsFormSet):

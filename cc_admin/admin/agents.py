@@ -15,7 +15,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from cc_admin.forms import AgentForm, AgentRuleForm, SimulatorForm
+from cc_admin.forms import AgentForm, SimulatorForm
+from cc_admin.rule_matrix import Target
+from cc_admin.rule_matrix.pages import RuleMatrixAdminMixin
 from cc_rules.choices import ChannelCode, Direction, Status
 from cc_rules.engine.decide import may_take_work
 from cc_rules.engine.rulebook import CHANNELS
@@ -25,7 +27,6 @@ from cc_rules.selectors import agent_live, effective_rules, offer_decision
 from cc_rules.services.rule_history import scope_label
 
 from .base import key_label, show_value
-from .rules import ScopedRuleInline
 from .scoped import AgentScopedAdmin
 from .supervise import SupervisorActionsMixin
 from .warnings import warn_after_save
@@ -96,17 +97,8 @@ def effective_rows(agent: Agent) -> list[dict]:
     return rows
 
 
-class AgentRuleInline(ScopedRuleInline):
-    fk_name = "agent"
-    form = AgentRuleForm
-    verbose_name = "agent override"
-    verbose_name_plural = (
-        "Overrides for this agent (per field; no row: the role's or global rule applies)"
-    )
-
-
 @admin.register(Agent)
-class AgentAdmin(SupervisorActionsMixin, AgentScopedAdmin, admin.ModelAdmin):
+class AgentAdmin(RuleMatrixAdminMixin, SupervisorActionsMixin, AgentScopedAdmin, admin.ModelAdmin):
     agent_field = None  # the agents themselves: a supervisor's teams' (cc_rules.scoping)
     form = AgentForm
     list_display = [
@@ -131,7 +123,6 @@ class AgentAdmin(SupervisorActionsMixin, AgentScopedAdmin, admin.ModelAdmin):
         "live_state",
         "effective_rules_panel",
     ]
-    inlines = [AgentRuleInline]
     fieldsets = [
         (None, {"fields": ["user", "role", "extension", "is_active", "team_names"]}),
         (
@@ -146,6 +137,10 @@ class AgentAdmin(SupervisorActionsMixin, AgentScopedAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # agents are deactivated, never deleted (DECISIONS.md, "Engineering")
+
+    def matrix_target(self, obj: Agent) -> Target:
+        # a fresh copy: the page's form changes its instance (a new role) before saving it
+        return Target.for_agent(Agent.objects.select_related("role", "user").get(pk=obj.pk))
 
     @admin.display(description="username", ordering="user__username")
     def username(self, obj: Agent) -> str:

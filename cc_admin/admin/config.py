@@ -8,11 +8,12 @@ from django.contrib import admin
 from django.db.models import Count
 from django.forms import CheckboxSelectMultiple
 
-from cc_admin.forms import ReasonCodeInlineForm, ReasonCodeRowsFormSet, RoleRuleForm
+from cc_admin.forms import ReasonCodeInlineForm, ReasonCodeRowsFormSet
+from cc_admin.rule_matrix import Target
+from cc_admin.rule_matrix.pages import RuleMatrixAdminMixin
 from cc_rules.models import Channel, Contact, ContactPoint, ReasonCode, Role, Workbin
 
 from .base import HistoryAdmin
-from .rules import ScopedRuleInline
 from .warnings import warn_after_save
 
 
@@ -52,22 +53,29 @@ class ReasonCodeInline(admin.TabularInline):
     verbose_name_plural = "Not Ready reason codes of this role (none: the global codes apply)"
 
 
-class RoleRuleInline(ScopedRuleInline):
-    fk_name = "role"
-    form = RoleRuleForm
-    verbose_name = "role rule"
-    verbose_name_plural = "Rules of this role (no row: the global rule or default applies)"
-
-
 @admin.register(Role)
-class RoleAdmin(HistoryAdmin):
+class RoleAdmin(RuleMatrixAdminMixin, HistoryAdmin):
+    """A role: its name, then (once saved) its channels and rules as a matrix of channels by
+    concepts (``cc_admin.rule_matrix``), and its Not Ready reason codes."""
+
     list_display = ["name", "label", "channels", "agent_count", "rule_count"]
     search_fields = ["name", "label"]
     list_filter = ["visible_channels"]
     filter_horizontal = ["visible_channels"]
-    fields = ["name", "label", "visible_channels"]
-    inlines = [ReasonCodeInline, RoleRuleInline]
+    inlines = [ReasonCodeInline]
     history_list_display = ["label"]
+
+    def get_fields(self, request, obj=None):
+        # visible channels are the matrix's "Sees" column once the role exists
+        return ["name", "label"] if obj is not None else ["name", "label", "visible_channels"]
+
+    def matrix_target(self, obj: Role) -> Target:
+        return Target.for_role(obj)
+
+    def save_model(self, request, obj: Role, form, change: bool) -> None:
+        if change and not form.has_changed():
+            return  # a save that changes nothing writes no history row
+        super().save_model(request, obj, form, change)
 
     def get_queryset(self, request):
         return (

@@ -11,9 +11,11 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import ObjectDoesNotExist
+from django.urls import path
 from django.utils.html import format_html
 
-from cc_admin.forms import RULE_HELP, VALUE_HELP, RuleForm, RuleRowsFormSet
+from cc_admin.forms import RULE_HELP, VALUE_HELP, RuleForm
+from cc_admin.rule_matrix.pages import GlobalDefaultsMixin
 from cc_rules.choices import Scope
 from cc_rules.engine.rulebook import RULES
 from cc_rules.models import ReasonCode, Role, Rule
@@ -33,22 +35,6 @@ def related(record, name: str) -> str:
         return f"#{getattr(record, name + '_id')} (deleted)"
 
 
-class ScopedRuleInline(admin.TabularInline):
-    """Rule rows on a role's or an agent's page; the scope is fixed by the page."""
-
-    model = Rule
-    formset = RuleRowsFormSet
-    fields = ["key", "channel", "value", "note", "rule_help"]
-    readonly_fields = ["rule_help"]
-    extra = 0
-    show_change_link = True
-
-    @admin.display(description="what the value means")
-    def rule_help(self, obj: Rule) -> str:
-        definition = RULES.get(obj.key) if obj and obj.key else None
-        return definition.help if definition else ""
-
-
 class RuleKeyFilter(admin.SimpleListFilter):
     title = "rule"
     parameter_name = "key"
@@ -61,9 +47,13 @@ class RuleKeyFilter(admin.SimpleListFilter):
 
 
 @admin.register(Rule)
-class RuleAdmin(AgentScopedAdmin, HistoryAdmin):
+class RuleAdmin(GlobalDefaultsMixin, AgentScopedAdmin, HistoryAdmin):
     """Every rule row. No row means *inherit*; the value null means unlimited / no timer.
-    A supervisor sees global and role rules, and agent overrides of their teams' agents."""
+    A supervisor sees global and role rules, and agent overrides of their teams' agents.
+
+    The raw, advanced view; roles, agents and the "Global defaults" page (``global/``) edit
+    the same rows as a matrix in words (``cc_admin.rule_matrix``).
+    """
 
     unassigned_visible = True
     form = RuleForm
@@ -96,6 +86,9 @@ class RuleAdmin(AgentScopedAdmin, HistoryAdmin):
         return show_value(obj.key, obj.value)
 
     # Cross-rule warnings (issue 16, item 4) for what the saved or deleted row concerns.
+    def after_matrix_saved(self, request, obj) -> None:
+        warn_after_save(request)  # the "Global defaults" page: the whole configuration
+
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
         warn_after_rule_change(request, form.instance)
@@ -107,6 +100,16 @@ class RuleAdmin(AgentScopedAdmin, HistoryAdmin):
     def delete_queryset(self, request, queryset) -> None:
         super().delete_queryset(request, queryset)
         warn_after_save(request)
+
+    def get_readonly_fields(self, request, obj=None):
+        # another key is another rule (delete this one, add that one); a fixed key lets the
+        # value be edited with a typed widget (cc_admin.rule_widgets)
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "key"] if obj is not None else fields
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.global_defaults_view)
+        return [path("global/", view, name="cc_rules_rule_global"), *super().get_urls()]
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = {

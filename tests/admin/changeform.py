@@ -28,10 +28,19 @@ def _form_fields(form: forms.BaseForm) -> dict[str, Any]:
     return data
 
 
+def form_data(form: forms.BaseForm) -> dict[str, Any]:
+    """The data a browser would send for ``form`` as rendered (disabled fields left out)."""
+    return _form_fields(form)
+
+
 def changeform_data(response) -> dict[str, Any]:
-    """The form data of an admin add/change page, inlines and management forms included."""
+    """The form data of an admin add/change page, inlines, management forms and the rule
+    matrix (``cc_admin.rule_matrix``) included."""
     context = response.context
     data = _form_fields(context["adminform"].form)
+    matrix = getattr(context["adminform"].form, "matrix", None)
+    if matrix is not None:
+        data.update(_form_fields(matrix))
     for inline in context.get("inline_admin_formsets", []):
         formset = inline.formset
         data.update(_form_fields(formset.management_form))
@@ -47,12 +56,3 @@ def add_inline_row(data: dict[str, Any], prefix: str, row: dict[str, Any]) -> di
         data[f"{prefix}-{index}-{name}"] = value
     data[f"{prefix}-TOTAL_FORMS"] = str(index + 1)
     return data
-
-
-def inline_row_index(data: dict[str, Any], prefix: str, **match: str) -> int:
-    """The index of the existing inline row whose fields equal ``match``."""
-    total = int(data[f"{prefix}-TOTAL_FORMS"])
-    for index in range(total):
-        if all(data.get(f"{prefix}-{index}-{k}") == v for k, v in match.items()):
-            return index
-    raise AssertionError(f"no {prefix} row with {match}")

@@ -25,7 +25,7 @@ from cc_rules.models import (
 )
 from cc_rules.services import status as status_service
 
-from .changeform import add_inline_row, changeform_data, inline_row_index
+from .changeform import add_inline_row, changeform_data
 
 pytestmark = pytest.mark.django_db
 
@@ -268,7 +268,7 @@ def test_a_role_visibility_change_is_recorded_with_old_and_new_channels(root):
     role = Role.objects.get(name="email_specialist")
     url = reverse("admin:cc_rules_role_change", args=[role.pk])
     data = {**changeform_data(root.get(url)), "_save": "Save"}
-    data["visible_channels"] = ["email", "chat"]
+    data["rm-visible-chat"] = "on"  # the rule matrix's "Sees" column
     assert root.post(url, data).status_code == 302
     _, html = page(root, "historicalrole_changelist", q="email_specialist")
     assert "<strong>visible_channels</strong>: email → chat, email" in html
@@ -359,8 +359,8 @@ def test_a_role_rule_changed_on_the_role_page_is_used_on_the_next_call(root):
     role = alice.role
     url = reverse("admin:cc_rules_role_change", args=[role.pk])
     data = {**changeform_data(root.get(url)), "_save": "Save"}
-    index = inline_row_index(data, "rules", **{"key": "channel_cap", "channel": "chat"})
-    data[f"rules-{index}-value"] = "4"
+    assert data["rm-channel_cap-chat-n"] == "2"
+    data["rm-channel_cap-chat-n"] = "4"
     assert root.post(url, data).status_code == 302
     setting = selectors.effective_rules(alice).setting("channel_cap", "chat")
     assert setting.value == 4
@@ -372,8 +372,8 @@ def test_a_role_page_saves_several_new_rules_at_once(root):
     role = Role.objects.get(name="email_specialist")
     url = reverse("admin:cc_rules_role_change", args=[role.pk])
     data = {**changeform_data(root.get(url)), "_save": "Save"}
-    add_inline_row(data, "rules", {"key": "total_cap", "channel": "", "value": "5"})
-    add_inline_row(data, "rules", {"key": "acw_enabled", "channel": "email", "value": "true"})
+    data.update({"rm-total_cap": "n", "rm-total_cap-n": "5"})
+    data["rm-acw-email"] = "manual"  # after done is manual already: ACW on, no timer
     add_inline_row(data, "reason_codes", {"code": "research", "label": "Research"})
     add_inline_row(data, "reason_codes", {"code": "callback", "label": "Call-back"})
     assert root.post(url, data).status_code == 302
@@ -398,10 +398,10 @@ def test_an_agent_role_change_in_admin_is_used_on_the_next_call(root):
     assert selectors.effective_rules(erin).visible == {"voice", "email", "chat", "im"}
 
 
-def set_override_in_admin(client, agent: Agent, key: str, channel: str, value: str) -> None:
+def set_cap_override_in_admin(client, agent: Agent, channel: str, value: str) -> None:
     url = reverse("admin:cc_rules_agent_change", args=[agent.pk])
     data = {**changeform_data(client.get(url)), "_save": "Save"}
-    add_inline_row(data, "rules", {"key": key, "channel": channel, "value": value})
+    data.update({f"rm-channel_cap-{channel}": "n", f"rm-channel_cap-{channel}-n": value})
     response = client.post(url, data)
     assert response.status_code == 302, response.context and response.context["errors"]
 
@@ -409,7 +409,7 @@ def set_override_in_admin(client, agent: Agent, key: str, channel: str, value: s
 def test_an_agent_override_set_in_admin_is_used_on_the_next_call(root):
     alice = Agent.objects.get(user__username="alice")
     assert selectors.effective_rules(alice).value("channel_cap", "chat") == 2
-    set_override_in_admin(root, alice, "channel_cap", "chat", "1")
+    set_cap_override_in_admin(root, alice, "chat", "1")
     rules = selectors.effective_rules(alice)
     assert rules.setting("channel_cap", "chat").value == 1
     assert rules.setting("channel_cap", "chat").ref.scope == "agent"
@@ -427,7 +427,7 @@ def test_an_agent_override_set_in_admin_changes_the_api_on_the_next_request(root
         )
 
     assert (chat_cap()["value"], chat_cap()["scope"]) == (2, "role")
-    set_override_in_admin(root, alice, "channel_cap", "chat", "1")
+    set_cap_override_in_admin(root, alice, "chat", "1")
     assert (chat_cap()["value"], chat_cap()["scope"]) == (1, "agent")
 
 
