@@ -34,6 +34,12 @@ from cc_rules.services.audit import LEDGER_COLUMNS
 from .base import ReadOnlyAdmin, ReadOnlyInline
 
 
+def _unstorable(value: str) -> bool:
+    """No stored text holds NUL (PostgreSQL text cannot): no row, without asking the database
+    (which would refuse the query)."""
+    return "\x00" in value
+
+
 class AgentFilter(admin.SimpleListFilter):
     """The agents the viewer may see (a supervisor's teams'), by username (``?agent=``)."""
 
@@ -46,7 +52,11 @@ class AgentFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        return queryset.filter(agent__user__username=value) if value else queryset
+        if not value:
+            return queryset
+        return (
+            queryset.none() if _unstorable(value) else queryset.filter(agent__user__username=value)
+        )
 
 
 class ActorFilter(admin.SimpleListFilter):
@@ -75,7 +85,9 @@ class ActorFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        return actor_rows(queryset, value) if value else queryset
+        if not value:
+            return queryset
+        return queryset.none() if _unstorable(value) else actor_rows(queryset, value)
 
 
 class ReasonFilter(admin.SimpleListFilter):
@@ -90,7 +102,9 @@ class ReasonFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        return queryset.filter(reason=value) if value else queryset
+        if not value:
+            return queryset
+        return queryset.none() if _unstorable(value) else queryset.filter(reason=value)
 
 
 @admin.register(StatusChange)

@@ -184,3 +184,8 @@ def test_a_supervisor_sees_their_teams_rows_and_every_link_answers(world, client
 def test_view_site_goes_to_the_dashboards(world, cora):
     html = cora.get(reverse("admin:index")).content.decode()
     assert '<a href="/admin/dashboard/">View site</a>' in html
+
+
+@pytest.mark.parametrize("params", [{"actor": "a\x00"}, {"reason": "\x00"}, {"agent": "b\x00"}])
+def test_a_filter_value_no_row_can_hold_finds_nothing_rather_than_failing(world, cora, params):
+    assert changelist(cora, params).rows == []
