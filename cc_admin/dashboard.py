@@ -12,11 +12,9 @@ with ``cc_rules.filtersets.StatusChangeFilter``, the same filters as the API and
 from __future__ import annotations
 
 from collections import defaultdict
-from contextlib import suppress
 from datetime import UTC, date, datetime, time, timedelta
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -31,14 +29,14 @@ from django.urls import reverse
 from cc_admin.live import cap_use, elapsed
 from cc_rules import scoping
 from cc_rules.choices import OPEN_STATES, ChannelCode, Status
-from cc_rules.filtersets import StatusChangeFilter, parse_moment
-from cc_rules.models import Agent, AgentChannelState, Channel, Interaction, StatusChange
+from cc_rules.models import Agent, AgentChannelState, Channel, Interaction
 from cc_rules.selectors import db_now, effective_rules, rules_version
 from cc_rules.services.audit import DND, HANDLING, can_read_audit, time_in_status
 
+from .history_page import history_context
+
 MAX_DAYS = 31
 MAX_CHARTS = 24
-HISTORY_PAGE = 100
 SERIES = [  # stacked bottom-up; `ready` is split into handling and idle ready time
     (HANDLING, "Handling"),
     ("ready_idle", "Ready (idle)"),
@@ -273,47 +271,9 @@ def live_board(request: HttpRequest) -> HttpResponse:
 # --- history ------------------------------------------------------------------------------------
 @dashboard_view
 def history_page(request: HttpRequest) -> HttpResponse:
-    """The ledger newest first with the API's filters; keyset pages, so deep pages stay cheap."""
-    params = request.GET.copy()
-    before = params.pop("before", [None])[-1]
-    query = {k: v for k, v in params.items() if v and k != "format"}
-    data = params.copy()
-    until = data.get("until", "")
-    if len(until) == 10:  # a date picked in the form: include that day
-        with suppress(ValueError):  # else the filter reports the bad value
-            data["until"] = (parse_moment(until) + timedelta(days=1)).isoformat()
-    filterset = StatusChangeFilter(data, queryset=StatusChange.objects.all())
-    rows = StatusChange.objects.none()
-    if filterset.is_valid():
-        rows = filterset.qs
-    rows = rows.select_related("agent__user").order_by("-at", "-id")
-    if before:
-        at_text, _, pk = before.rpartition("|")
-        try:
-            moment = parse_moment(at_text)
-        except ValueError:
-            moment = None
-        if moment is not None and pk.isdigit():
-            rows = rows.filter(at__lte=moment).exclude(at=moment, id__gte=int(pk))
-    page = list(rows[: HISTORY_PAGE + 1])
-    more = len(page) > HISTORY_PAGE
-    page = page[:HISTORY_PAGE]
-    older = None
-    if more:
-        last = page[-1]
-        older = "?" + urlencode({**query, "before": f"{last.at.isoformat()}|{last.pk}"})
-    agents = Agent.objects.order_by("user__username").values_list("user__username", flat=True)
-    return _page(
-        request,
-        "cc_admin/dashboard/history.html",
-        "history",
-        filterset=filterset,
-        rows=page,
-        older=older,
-        newest="?" + urlencode(query) if before else None,
-        csv_url=reverse("audit-status-changes") + "?" + urlencode({**query, "format": "csv"}),
-        agents=list(agents),
-    )
+    """The ledger newest first with the API's filters and scoping (``cc_admin.history_page``);
+    keyset pages, so deep pages stay cheap; the CSV link exports every matching row."""
+    return _page(request, "cc_admin/dashboard/history.html", "history", **history_context(request))
 
 
 # --- integrity: signed checkpoints of the chain heads (docs/audit.md) ----------------------------

@@ -12,6 +12,7 @@ Superusers change the configuration; supervisors and compliance (view permission
 """
 
 from django.contrib import admin
+from django.urls import reverse_lazy
 
 from . import agents, config, ledger, rules, teams, tokens
 
@@ -19,5 +20,6 @@ admin.site.site_header = "cc-rules administration"
 admin.site.site_title = "cc-rules admin"
 admin.site.index_title = "Rules, agents and audit"
 admin.site.index_template = "cc_admin/admin_index.html"  # links to the dashboards
+admin.site.site_url = reverse_lazy("dashboard:time-in-status")  # "View site": the dashboards
 
 __all__ = ["agents", "config", "ledger", "rules", "teams", "tokens"]

@@ -6,32 +6,140 @@ status history is append-only (database triggers refuse UPDATE and DELETE on Pos
 
 from __future__ import annotations
 
-from django.contrib import admin
+from urllib.parse import urlencode
 
-from cc_rules.models import AgentChannelState, AuditJob, Interaction, Message, StatusChange
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from cc_rules.choices import Event
+from cc_rules.engine.reasons import SYSTEM_REASONS
+from cc_rules.filtersets import SYSTEM_ACTOR, actor_rows
+from cc_rules.models import (
+    AgentChannelState,
+    AuditJob,
+    Interaction,
+    Message,
+    ReasonCode,
+    StatusChange,
+)
+from cc_rules.permissions_setup import SUPERVISOR
+from cc_rules.scoping import sees_all_agents, visible_agents, visible_history
 from cc_rules.services.audit import LEDGER_COLUMNS
 
 from .base import ReadOnlyAdmin, ReadOnlyInline
-from .scoped import AgentScopedAdmin
+from .scoped import AgentScopedAdmin, NotFoundOutsideScope
+
+
+def _unstorable(value: str) -> bool:
+    """No stored text holds NUL (PostgreSQL text cannot): no row, without asking the database
+    (which would refuse the query)."""
+    return "\x00" in value
+
+
+class AgentFilter(admin.SimpleListFilter):
+    """The agents the viewer may see (a supervisor's teams'), by username (``?agent=``)."""
+
+    title = "agent"
+    parameter_name = "agent"
+
+    def lookups(self, request, model_admin):
+        names = visible_agents(request.user).order_by("user__username")
+        return [(n, n) for n in names.values_list("user__username", flat=True)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        return (
+            queryset.none() if _unstorable(value) else queryset.filter(agent__user__username=value)
+        )
+
+
+class ActorFilter(admin.SimpleListFilter):
+    """Who made the change (``?actor=``): ``system`` for changes nobody made (timers, sweeps).
+    The same meaning as the API's and the dashboard's ``actor`` (``cc_rules.filtersets``)."""
+
+    title = "changed by"
+    parameter_name = "actor"
+
+    def lookups(self, request, model_admin):
+        user = request.user
+        names = set(visible_agents(user).values_list("user__username", flat=True))
+        names.add(user.get_username())
+        if sees_all_agents(user):
+            staff = get_user_model().objects.filter(is_active=True, is_staff=True)
+            names |= set(
+                staff.filter(Q(groups__name=SUPERVISOR) | Q(is_superuser=True)).values_list(
+                    "username", flat=True
+                )
+            )
+        value = self.value()
+        if value:
+            names.add(value)  # a link may name anyone who ever changed a status
+        names.discard(SYSTEM_ACTOR)
+        return [(SYSTEM_ACTOR, "system (nobody)"), *((n, n) for n in sorted(names))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.none() if _unstorable(value) else actor_rows(queryset, value)
+
+
+class ReasonFilter(admin.SimpleListFilter):
+    """The reason code (``?reason=``): the configured codes and the system reasons."""
+
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        codes = {*SYSTEM_REASONS, *ReasonCode.objects.values_list("code", flat=True)}
+        return [(c, c) for c in sorted(codes)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.none() if _unstorable(value) else queryset.filter(reason=value)
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(AgentScopedAdmin, ReadOnlyAdmin):
+class StatusChangeAdmin(NotFoundOutsideScope, ReadOnlyAdmin):
+    """The ledger, newest first, to the second; rows of the agents the viewer may see only.
+
+    Agent and actor cells link to this list filtered by that agent or actor, which anyone who
+    can read this list can open (never a page they would be refused).
+    """
+
     list_display = [
-        "at",
-        "agent",
+        "when",
+        "agent_link",
         "channel",
-        "event",
         "transition",
         "reason",
         "cause",
         "rule",
-        "actor_name",
+        "actor_link",
         "seq",
     ]
-    list_filter = ["agent", "channel", "event", "cause"]
+    list_display_links = ["when"]
+    list_filter = [
+        AgentFilter,
+        "channel",
+        "event",
+        "cause",
+        ReasonFilter,
+        ActorFilter,
+        ("at", admin.DateFieldListFilter),
+    ]
     date_hierarchy = "at"
-    search_fields = ["agent__user__username", "rule", "actor_name", "request_id"]
+    search_fields = ["reason", "agent__user__username", "actor_name", "request_id", "rule"]
+    search_help_text = "Reason code, agent or actor username, request id or rule."
     list_select_related = ["agent__user", "channel"]
     ordering = ["-at", "-id"]
     show_full_result_count = False  # the ledger grows large; skip the second COUNT(*)
@@ -44,9 +152,34 @@ class StatusChangeAdmin(AgentScopedAdmin, ReadOnlyAdmin):
         "hash",
     ]
 
-    @admin.display(description="from → to")
+    class Media:
+        css = {"all": ["cc_admin/ledger_admin.css"]}  # the list fits 1366 px, times unbroken
+
+    def get_queryset(self, request):
+        return visible_history(request.user, super().get_queryset(request))
+
+    @admin.display(description=f"when ({settings.TIME_ZONE})", ordering="at")
+    def when(self, obj: StatusChange) -> str:
+        return timezone.localtime(obj.at).strftime("%Y-%m-%d %H:%M:%S")
+
+    def _filtered(self, **query: str) -> str:
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        return f"{url}?{urlencode(query)}"
+
+    @admin.display(description="agent", ordering="agent__user__username")
+    def agent_link(self, obj: StatusChange) -> str:
+        name = obj.agent.user.get_username()
+        return format_html('<a href="{}">{}</a>', self._filtered(agent=name), name)
+
+    @admin.display(description="by", ordering="actor_name")
+    def actor_link(self, obj: StatusChange) -> str:
+        name = obj.actor_name or SYSTEM_ACTOR
+        return format_html('<a href="{}">{}</a>', self._filtered(actor=name), name)
+
+    @admin.display(description="change", ordering="event")
     def transition(self, obj: StatusChange) -> str:
-        return f"{obj.from_status or '—'} → {obj.to_status or '—'}"
+        change = f"{obj.from_status or '—'} → {obj.to_status or '—'}"
+        return change if obj.event == Event.STATUS else f"{obj.get_event_display()}: {change}"
 
 
 @admin.register(AgentChannelState)

@@ -110,8 +110,15 @@ class ExportJobRequest(StrictSerializer):
     status = serializers.CharField(required=False)
     cause = serializers.CharField(required=False)
     event = serializers.CharField(required=False)
+    reason = serializers.CharField(required=False, help_text="Reason code.")
+    actor = serializers.CharField(
+        required=False, help_text="Username of who made the change; `system` for nobody."
+    )
     since = serializers.CharField(required=False, help_text="ISO date or datetime.")
-    until = serializers.CharField(required=False, help_text="ISO date or datetime.")
+    until = serializers.CharField(
+        required=False,
+        help_text="ISO datetime (exclusive), or a date: through the end of that day.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         filterset = StatusChangeFilter(data=attrs)

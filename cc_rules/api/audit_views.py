@@ -32,6 +32,7 @@ from rest_framework.settings import api_settings
 from cc_rules import scoping
 from cc_rules.filtersets import StatusChangeFilter, parse_moment
 from cc_rules.models import Agent, StatusChange
+from cc_rules.scoping import visible_history
 from cc_rules.selectors import db_now
 from cc_rules.services.audit import LEDGER_COLUMNS, can_read_audit, time_in_status, verify_chain
 from cc_rules.services.audit_jobs import (
@@ -60,11 +61,17 @@ class CanReadAudit(BasePermission):
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 class MomentField(serializers.Field):
-    """A query parameter read with ``parse_moment`` (the filters' parser)."""
+    """A query parameter read with ``parse_moment`` (the filters' parser). ``end_of_day``: an
+    upper bound, where a date alone means through the end of that day (as the filters'
+    ``until``)."""
+
+    def __init__(self, *args: Any, end_of_day: bool = False, **kwargs: Any) -> None:
+        self.end_of_day = end_of_day
+        super().__init__(*args, **kwargs)
 
     def to_internal_value(self, data: Any) -> datetime:
         try:
-            return parse_moment(str(data).strip())
+            return parse_moment(str(data).strip(), end_of_day=self.end_of_day)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc), code="invalid") from exc
 
@@ -128,7 +135,11 @@ class StatusChangePage(CursorPage):
     summary="Status, DND and pending history (oldest first)",
     description=(
         "Every change of status, DND and pending status (R16), oldest first by (`at`, `id`), "
-        "cursor-paginated. `Accept: text/csv` or `?format=csv` answers the same columns as CSV "
+        "cursor-paginated. A supervisor gets the rows of their teams' agents only; compliance "
+        "and superusers get every row. The filters are the history dashboard's: `since` is "
+        "inclusive, `until` exclusive, and a date alone in `until` means through the end of "
+        "that day, so `since=2026-02-02&until=2026-02-02` is that whole day. "
+        "`Accept: text/csv` or `?format=csv` answers the same columns as CSV "
         "(every matching row, no pagination, with `Content-Length`) when at most "
         "`CC_AUDIT_CSV_MAX_ROWS` rows (default 50,000) match; more is 400 `export_too_large`: "
         f"POST the same filters to `{EXPORT_JOBS_URL}` to export any number as a job."
@@ -170,10 +181,16 @@ class StatusChangeList(CsvAwareMixin, ListAPIView):
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
     queryset = StatusChange.objects.select_related("agent__user").order_by("at", "id")
 
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return visible_history(self.request.user, super().get_queryset())
+
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         if request.accepted_renderer.format != "csv":
             return super().list(request, *args, **kwargs)
-        queryset = self.filter_queryset(StatusChange.objects.all())
+        # The same filterset over the same scoped rows as the JSON pages (and the dashboard).
+        queryset = self.filter_queryset(visible_history(request.user))
         check_sync_export(queryset)
         return csv_response(queryset)
 
@@ -182,7 +199,11 @@ class StatusChangeList(CsvAwareMixin, ListAPIView):
 class TimeInStatusQuery(serializers.Serializer):
     agent = serializers.CharField(required=False, help_text="Agent username (default: all).")
     since = MomentField(required=False, help_text="Default: `until` minus one day.")
-    until = MomentField(required=False, help_text="Default: now.")
+    until = MomentField(
+        required=False,
+        end_of_day=True,
+        help_text="Default: now. A date alone means through the end of that day.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "agent" in attrs:
@@ -320,7 +341,9 @@ class VerifyView(AuditView):
 class RuleChangeQuery(serializers.Serializer):
     model = serializers.ChoiceField(choices=list(RULE_HISTORIES), required=False)
     since = MomentField(required=False)
-    until = MomentField(required=False)
+    until = MomentField(
+        required=False, end_of_day=True, help_text="A date alone means through its end."
+    )
 
 
 class FieldChange(serializers.Serializer):

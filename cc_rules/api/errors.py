@@ -8,11 +8,13 @@ escape as a 5xx. A deadlock or serialization failure is not handled here: it pro
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -99,7 +101,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def database_unavailable_response() -> Response:
     response = Response(
-        error_body("database_unavailable", "The database cannot be reached; nothing was changed."),
+        error_body("database_unavailable", UNAVAILABLE_DETAIL),
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "5"},
     )
@@ -136,6 +138,39 @@ def handler404(request: Any, exception: Exception | None = None) -> HttpResponse
 
 
 def handler500(request: Any) -> HttpResponse:
+    # Django calls this while handling the exception: a database that cannot be reached, raised
+    # outside a view (a middleware's own query), is still a 503, not a 500.
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        return database_unavailable_page(request)
     if _api_path(request):
         return _json_error(500, "server_error", "Something went wrong on our side.")
     return defaults.server_error(request)
+
+
+UNAVAILABLE_DETAIL = "The database cannot be reached; nothing was changed."
+
+
+def database_unavailable_page(request: Any) -> HttpResponse:
+    """503 for a database that cannot be reached: API.md's JSON body under /api/, else (admin,
+    dashboards) an admin-styled page. Nothing here touches the database: the page is rendered
+    without the request's context processors (no user, session or messages)."""
+    if _api_path(request):
+        response: HttpResponse = _json_error(503, "database_unavailable", UNAVAILABLE_DETAIL)
+    else:
+        from django.contrib import admin  # the admin's names for the page's header
+
+        html = render_to_string(
+            "cc_rules/database_unavailable.html",
+            {
+                "title": "Database unavailable",
+                "site_header": admin.site.site_header,
+                "site_title": admin.site.site_title,
+                "site_url": admin.site.site_url,
+                "has_permission": False,  # no user tools: they would read the session
+                "is_nav_sidebar_enabled": False,
+                "retry_url": request.get_full_path() if request.method == "GET" else "",
+            },
+        )
+        response = HttpResponse(html, status=503, content_type="text/html; charset=utf-8")
+    response["Retry-After"] = "5"
+    return response

@@ -94,7 +94,7 @@ from cc_rules.models import IdempotencyRecord
 from cc_rules.selectors import db_now
 from cc_rules.services.sessions import is_transient, retry_transient
 
-from .middleware import DatabaseUnavailableMiddleware
+from .errors import database_unavailable_page
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class IdempotencyMiddleware:
                 return _contended()
             # Raised here, outside any view, it would become a bare 500: answer as the API does.
             log.warning("database unavailable during an API request")
-            return DatabaseUnavailableMiddleware._unavailable()
+            return database_unavailable_page(request)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         """A deadlock or serialization failure in the view: kept for ``_run`` to raise again

@@ -3,7 +3,6 @@ reached outside DRF views."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -16,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
 from cc_rules import logs, metrics
+from cc_rules.api.errors import database_unavailable_page
 
 access_log = logging.getLogger("cc_rules.access")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -62,7 +62,8 @@ class RequestIdMiddleware:
 
 
 class DatabaseUnavailableMiddleware:
-    """Answer 503 ``database_unavailable`` when PostgreSQL is down (sessions, admin, auth)."""
+    """Answer 503 when PostgreSQL is down (sessions, admin, auth): ``database_unavailable`` JSON
+    under /api/, an admin-styled page elsewhere (``errors.database_unavailable_page``)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -71,23 +72,12 @@ class DatabaseUnavailableMiddleware:
         try:
             return self.get_response(request)
         except (OperationalError, InterfaceError):
-            return self._unavailable()
+            return database_unavailable_page(request)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, OperationalError | InterfaceError):
-            return self._unavailable()
+            return database_unavailable_page(request)
         return None
-
-    @staticmethod
-    def _unavailable() -> HttpResponse:
-        body = {
-            "code": "database_unavailable",
-            "detail": "The database cannot be reached; nothing was changed.",
-            "rule": None,
-        }
-        response = HttpResponse(json.dumps(body), status=503, content_type="application/json")
-        response["Retry-After"] = "5"
-        return response
 
 
 class RequestMetricsMiddleware:

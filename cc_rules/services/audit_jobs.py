@@ -39,9 +39,9 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from cc_rules.celery import app
-from cc_rules.filtersets import StatusChangeFilter
+from cc_rules.filtersets import history_filter
 from cc_rules.models import Agent, AuditJob, StatusChange
-from cc_rules.services.audit import LEDGER_COLUMNS, verify_chain
+from cc_rules.services.audit import LEDGER_COLUMNS, can_read_audit, verify_chain
 from cc_rules.services.errors import Invalid, ServiceError
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 TASK = "cc_rules.run_audit_job"
 VERIFY_JOBS_URL = "/api/v1/audit/verify/jobs/"
 EXPORT_JOBS_URL = "/api/v1/audit/status-changes/jobs/"
-EXPORT_FILTERS = ("agent", "channel", "status", "cause", "event", "since", "until")
 CSV_CHUNK = 2000  # rows per fetch from the server-side cursor and per chunk written
 CSV_COLUMNS = list(LEDGER_COLUMNS)
 STALE_SECONDS = 120  # a running job whose heartbeat is older than this was abandoned
@@ -112,9 +111,10 @@ def csv_lines(rows: Any) -> Iterator[str]:
         buffer.truncate()
 
 
-def export_queryset(parameters: dict[str, Any]) -> QuerySet:
-    """The rows ``GET /audit/status-changes/`` gives for these filters (the same FilterSet)."""
-    filterset = StatusChangeFilter(data=parameters, queryset=StatusChange.objects.all())
+def export_queryset(parameters: dict[str, Any], user: Any) -> QuerySet:
+    """The rows ``GET /audit/status-changes/`` gives ``user`` for these filters: the same
+    FilterSet over the same scoped rows (``cc_rules.filtersets.history_filter``)."""
+    filterset = history_filter(parameters, user)
     if not filterset.is_valid():
         raise Invalid(
             detail="A filter value is not valid.",
@@ -346,7 +346,13 @@ def _verify(job: AuditJob, progress: _Progress) -> dict[str, Any]:
 
 
 def _export(job: AuditJob, progress: _Progress) -> dict[str, Any]:
-    rows = export_queryset(job.parameters)
+    # Scoped as the requester is now, not as they were when they asked: a supervisor moved off
+    # a team since gets that team's rows no more, and one who may no longer read the audit
+    # gets a failed job rather than an empty file.
+    requester = job.requested_by
+    if not can_read_audit(requester):
+        raise PermissionError(f"{requester.get_username()} may no longer read the audit.")
+    rows = export_queryset(job.parameters, requester)
     _set_total(job, rows)
     folder = export_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
