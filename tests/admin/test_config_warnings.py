@@ -285,7 +285,7 @@ def test_saving_a_role_page_that_hides_a_channel_with_rules_warns(root):
     role = a_role("blended", visible=["voice", "chat"], rules={"channel_cap": {"chat": 2}})
     url = reverse("admin:cc_rules_role_change", args=[role.pk])
     data = changeform_data(root.get(url))
-    data["visible_channels"] = ["voice"]
+    del data["rm-visible-chat"]  # the role's matrix: untick chat in "Visible"
 
     response = root.post(url, {**data, "_save": "Save"}, follow=True)
 

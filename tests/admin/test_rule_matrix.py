@@ -544,7 +544,7 @@ def test_read_only_users_see_the_matrix_disabled_and_cannot_post(root, client, w
     _, role_data, _ = page(root, role_url(role))
     _, agent_data, _ = page(root, agent_url(agent))
     _, global_data, _ = page(root, GLOBAL)
-    reader = a_compliance_officer() if who == "compliance" else a_supervisor()
+    reader = a_compliance_officer() if who == "compliance" else a_supervisor(of=[agent])
     client.force_login(reader)
     for url, data in [
         (role_url(role), role_data),

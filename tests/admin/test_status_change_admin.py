@@ -177,7 +177,7 @@ def test_a_supervisor_sees_their_teams_rows_and_every_link_answers(world, client
     assert not any("agent=nina" in href for href in page.links)  # not even in the filters
     nina_row = StatusChange.objects.filter(agent=world.nina).first()
     detail = client.get(reverse("admin:cc_rules_statuschange_change", args=[nina_row.pk]))
-    assert detail.status_code == 302  # the admin's "no such object" (back to the index)
+    assert detail.status_code == 404  # as if absent (cc_admin/admin/scoped.py)
     _every_link_answers_200(client, [LIST, f"{LIST}?actor=sam"])
 
 
