@@ -20,13 +20,13 @@ from cc_admin.rule_matrix import Target
 from cc_admin.rule_matrix.pages import RuleMatrixAdminMixin
 from cc_rules.choices import ChannelCode, Direction, Status
 from cc_rules.engine.decide import may_take_work
-from cc_rules.engine.rulebook import CHANNELS
+from cc_rules.engine.rulebook import CHANNELS, RULES
 from cc_rules.engine.types import RuleRef
 from cc_rules.models import Agent
 from cc_rules.selectors import agent_live, effective_rules, offer_decision
 from cc_rules.services.rule_history import scope_label
 
-from .base import key_label, show_value
+from .base import value_in_words
 from .scoped import AgentScopedAdmin
 from .supervise import SupervisorActionsMixin
 from .warnings import warn_after_save
@@ -69,16 +69,18 @@ def effective_rows(agent: Agent) -> list[dict]:
     role = str(agent.role) if agent.role_id else None
     rows = [
         {
-            "rule": "R1 · Visible channels",
+            "rule": "Visible channels",
+            "rnum": "R1",
             "channel": "",
-            "value": ", ".join(sorted(rules.visible)) or "(none)",
+            "value": value_in_words("visible", sorted(rules.visible)),
             "source": scope_text(rules.visible_ref, role),
             "link": "",
         },
         {
-            "rule": "R2 · Not Ready reason codes",
+            "rule": "Not Ready reason codes",
+            "rnum": "R2",
             "channel": "",
-            "value": ", ".join(sorted(rules.reason_codes)) or "(none)",
+            "value": ", ".join(sorted(rules.reason_codes)) or "none",
             "source": scope_text(rules.reason_codes_ref, role),
             "link": "",
         },
@@ -86,9 +88,10 @@ def effective_rows(agent: Agent) -> list[dict]:
     for key, _definition, channel, setting in rules.in_force():
         rows.append(
             {
-                "rule": key_label(key),
-                "channel": channel or "",
-                "value": show_value(key, setting.value),
+                "rule": RULES[key].label,
+                "rnum": RULES[key].rule,
+                "channel": CHANNEL_LABELS.get(channel, channel) if channel else "",
+                "value": value_in_words(key, setting.value),
                 "source": scope_text(setting.ref, role),
                 "link": rule_link(setting.ref),
                 "overridden": setting.ref.scope == "agent",

@@ -10,6 +10,12 @@ from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from cc_admin.rule_matrix.cells import (
+    AFTER_DONE_WORDS,
+    CHANNEL_WORDS,
+    END_EVENT_WORDS,
+    NUMBER_TYPE_WORDS,
+)
 from cc_rules.engine.rulebook import RULES
 
 # How a null value reads, per rule key (DECISIONS.md: "unlimited", "no timer" and "inherit"
@@ -31,6 +37,38 @@ def show_value(key: str, value: Any) -> str:
     if definition is not None and isinstance(value, frozenset):
         value = definition.encode(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+# Statuses, channels, end events and number types in the matrix's words.
+WORDS: dict[str, str] = {
+    **CHANNEL_WORDS,
+    **END_EVENT_WORDS,
+    **NUMBER_TYPE_WORDS,
+    **AFTER_DONE_WORDS,
+}
+
+
+def value_in_words(key: str, value: Any) -> str:
+    """A rule value as an admin says it: "unlimited", "yes", "Not ready", "voice → chat"."""
+    if value is None:
+        return NULL_MEANS.get(key, "none")
+    definition = RULES.get(key)
+    if definition is not None and isinstance(value, frozenset):
+        value = definition.encode(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value} s" if key.endswith("_seconds") else str(value)
+    if isinstance(value, list | tuple):
+        if not value:
+            return "none"
+        return ", ".join(
+            " → ".join(WORDS.get(v, v) for v in item)
+            if isinstance(item, list | tuple)
+            else WORDS.get(item, item)
+            for item in value
+        )
+    return WORDS.get(str(value), str(value))
 
 
 def key_label(key: str) -> str:

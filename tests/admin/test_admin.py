@@ -437,12 +437,13 @@ def test_the_agent_page_shows_effective_rules_and_where_they_come_from(root):
     _, html = page(root, "agent_change", alice.pk)
     panel = html[html.index("cc-effective-rules") :]
     assert re.search(
-        r"Wrap-up timer \(seconds\)</td>\s*<td>voice</td>\s*<td><code>40</code>", panel
+        r"Wrap-up timer \(seconds\) <small[^>]*>R14</small></td>\s*<td>Voice</td>\s*<td>40 s</td>",
+        panel,
     )
     assert "<strong>agent override</strong>" in panel
-    assert re.search(r"<td><code>3</code></td>\s*<td>role Blended agent</td>", panel)  # email cap
+    assert re.search(r"<td>3</td>\s*<td>role Blended agent</td>", panel)  # email cap
     assert "default (built in)" in panel
-    assert "chat, email, im, voice" in panel
+    assert "Chat, E-mail, Instant message (internal), Voice" in panel  # in words
 
 
 # -- the agent page writes configuration only --------------------------------------------------
