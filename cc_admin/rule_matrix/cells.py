@@ -11,7 +11,7 @@ Values are plain and comparable: a token, a tuple ``(mode, number)`` or a frozen
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django import forms
 from django.utils.html import format_html, format_html_join
@@ -21,8 +21,25 @@ from cc_rules.choices import ChannelCode
 from cc_rules.engine.rulebook import RULES
 
 if TYPE_CHECKING:
-    from .form import RuleMatrixForm
+    from django.forms import BoundField
+    from django.forms.utils import ErrorDict
+
     from .scope import ScopeRules
+
+
+class RuleMatrixForm(Protocol):
+    """What a cell needs of the matrix form (``form.RuleMatrixForm``), so cells never import
+    the form that is built from them."""
+
+    rules: ScopeRules
+    errors: ErrorDict
+
+    def __getitem__(self, name: str) -> BoundField: ...
+
+    def add_error(self, field: str | None, error: Any) -> None: ...
+
+    def add_prefix(self, field_name: str) -> str: ...
+
 
 INHERIT = "inherit"  # the choice every cell offers: no row at this scope
 

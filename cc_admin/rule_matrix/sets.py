@@ -23,13 +23,13 @@ from .cells import (
     INHERIT_ROW,
     SHORT_CHANNEL_WORDS,
     Cell,
+    RuleMatrixForm,
     checkbox_field,
     hint_html,
     select_field,
 )
 
 if TYPE_CHECKING:
-    from .form import RuleMatrixForm
     from .scope import ScopeRules
 
 

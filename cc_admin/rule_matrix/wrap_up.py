@@ -18,13 +18,13 @@ from .cells import (
     INHERIT,
     INHERIT_ROW,
     Cell,
+    RuleMatrixForm,
     number_field,
     parse_mode_and_number,
     select_field,
 )
 
 if TYPE_CHECKING:
-    from .form import RuleMatrixForm
     from .scope import ScopeRules
 
 
