@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from cc_rules import scoping
 from cc_rules.choices import Event
 from cc_rules.engine.reasons import SYSTEM_REASONS
 from cc_rules.filtersets import SYSTEM_ACTOR, actor_rows
@@ -228,7 +229,7 @@ class InteractionAdmin(AgentScopedAdmin, ReadOnlyAdmin):
 
 
 @admin.register(AuditJob)
-class AuditJobAdmin(ReadOnlyAdmin):
+class AuditJobAdmin(NotFoundOutsideScope, ReadOnlyAdmin):
     """Audit jobs (verify, CSV export) asked for through the API: who, what, how far, outcome."""
 
     list_display = [
@@ -245,6 +246,14 @@ class AuditJobAdmin(ReadOnlyAdmin):
     search_fields = ["requested_by__username"]
     list_select_related = ["requested_by"]
     date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        # A supervisor's job names filters and agents of their teams: they see their own jobs;
+        # superusers and compliance (who audit the auditors) see every job.
+        queryset = super().get_queryset(request)
+        if scoping.sees_all_agents(request.user):
+            return queryset
+        return queryset.filter(requested_by=request.user)
 
     @admin.display(description="progress (rows)")
     def progress(self, obj: AuditJob) -> str:
