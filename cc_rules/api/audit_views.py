@@ -331,7 +331,8 @@ class VerifyView(AuditView):
 
     def get(self, request: Request) -> Response:
         username = request.query_params.get("agent")
-        agent_id = agent_named(username).pk if username else None
+        among = scoping.visible_agents(request.user)  # another team's agent is unknown
+        agent_id = agent_named(username, among).pk if username else None
         check_sync_verify(agent_id)
         result = verify_chain(agent_id)
         return Response(VerifyBody.of(result))

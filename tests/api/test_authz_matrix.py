@@ -437,6 +437,19 @@ def test_the_time_in_status_report_covers_the_callers_teams(world, caller, repor
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
+    ("caller", "mine", "theirs"), [("sam", "alice", "olga"), ("sue", "olga", "bob")]
+)
+def test_a_supervisor_verifies_the_chain_of_their_teams_agents_only(world, caller, mine, theirs):
+    client = client_for(caller)
+    assert client.get("/api/v1/audit/verify/", {"agent": mine}).status_code == 200
+    other = client.get("/api/v1/audit/verify/", {"agent": theirs})
+    unknown = client.get("/api/v1/audit/verify/", {"agent": "nobody"})
+    assert other.status_code == 400
+    assert other.json() == unknown.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
     ("caller", "agent", "allowed"),
     [
         ("sam", "alice", True),
