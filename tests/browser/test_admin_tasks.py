@@ -221,6 +221,7 @@ def test_admin_gives_the_voice_role_chat_with_a_cap_of_2(live_server, monkeypatc
 
 
 # -- 2. a 30 s e-mail wrap-up timer for one agent, and it fires ----------------------------------
+@pytest.mark.postgres  # a real worker and beat share the test database: not SQLite's in-memory one
 def test_admin_gives_alice_a_30_s_email_wrap_up_timer_and_it_fires(
     live_server, monkeypatch, fast_hasher, worker
 ):
