@@ -20,7 +20,10 @@ from cc_rules.models import Agent, StatusChange, Team
 from cc_rules.permissions_setup import COMPLIANCE, SUPERVISOR
 
 
-def _in_group(user: Any, name: str) -> bool:
+def in_group(user: Any, name: str) -> bool:
+    """Is ``user`` in group ``name``? One query per request at most (the API's too)."""
+    if not user or not user.is_authenticated:
+        return False
     # The API's token loader already answered the known groups in its one query
     # (rows.load_token sets ``_cc_known_groups``): asking again would add a query per request.
     known = getattr(user, "_cc_known_groups", None)
@@ -39,7 +42,7 @@ def _active(user: Any) -> bool:
 
 def sees_all_agents(user: Any) -> bool:
     """Superusers and compliance read every agent."""
-    return _active(user) and (user.is_superuser or _in_group(user, COMPLIANCE))
+    return _active(user) and (user.is_superuser or in_group(user, COMPLIANCE))
 
 
 def acts_on_all_agents(user: Any) -> bool:
@@ -47,7 +50,7 @@ def acts_on_all_agents(user: Any) -> bool:
 
 
 def is_supervisor(user: Any) -> bool:
-    return _active(user) and _in_group(user, SUPERVISOR)
+    return _active(user) and in_group(user, SUPERVISOR)
 
 
 def team_agent_ids(user: Any) -> QuerySet:

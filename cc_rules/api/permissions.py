@@ -5,19 +5,7 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 
 from cc_rules.permissions_setup import COMPLIANCE, ROUTER, SUPERVISOR
-
-
-def in_group(user, name: str) -> bool:
-    if not user or not user.is_authenticated:
-        return False
-    known = getattr(user, "_cc_known_groups", None)  # set by rows.load_token (api.authentication)
-    if known is not None and name in known:
-        return known[name]
-    cache = getattr(user, "_cc_groups", None)
-    if cache is None:
-        cache = set(user.groups.values_list("name", flat=True))
-        user._cc_groups = cache
-    return name in cache
+from cc_rules.scoping import in_group
 
 
 def agent_of(user):
