@@ -1,6 +1,6 @@
-"""Shared pieces of the browser tests: Debian's Chromium through Playwright, logins as the demo
-personas, screenshots under ``tests/artifacts/`` (git-ignored), the API as the same personas,
-and the 1366 px "no horizontal scroll" check.
+"""Shared pieces of the browser tests: Debian's Chromium through Playwright, admin logins (the
+demo personas' password unless told another), screenshots under ``tests/artifacts/``
+(git-ignored), the API as the same personas, and the 1366 px "no horizontal scroll" check.
 
 Never downloads a browser: ``/usr/bin/chromium`` (``apt-get install -y chromium``) or a skip.
 """
@@ -22,6 +22,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 
 def need_chromium() -> None:
+    """Skips the test (the same reason everywhere) where Debian's chromium is not installed."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
 
@@ -43,13 +44,25 @@ def chromium(monkeypatch) -> Iterator:
             browser.close()
 
 
-def password() -> str:
+def demo_password() -> str:
+    """The demo personas' password (``seed_demo``'s ``DEMO_PASSWORD``)."""
     return os.environ.get("DEMO_PASSWORD", "demo")
 
 
-def login(browser, base_url: str, username: str, *, viewport: dict | None = None):
-    """A new page logged into the admin as ``username``; requests leaving ``base_url`` are
-    recorded on ``page.outside`` (nothing may load from the internet)."""
+def login(
+    browser,
+    base_url: str,
+    username: str,
+    *,
+    password: str | None = None,
+    next: str = "/admin/",
+    viewport: dict | None = None,
+):
+    """A new page, in a context of its own (1366 x 768 unless ``viewport`` says otherwise),
+    logged into the admin as ``username`` and landed on ``next``. ``password`` defaults to the
+    demo's; tests with users of their own pass ``tests.factories.PASSWORD``. Requests leaving
+    ``base_url`` are recorded on ``page.outside`` (nothing may load from the internet). The
+    context accepts downloads (Playwright's default): ``page.expect_download()`` works."""
     context = browser.new_context(viewport=viewport or LAPTOP)
     page = context.new_page()
     page.outside = []
@@ -57,16 +70,25 @@ def login(browser, base_url: str, username: str, *, viewport: dict | None = None
         "request",
         lambda r: page.outside.append(r.url) if not r.url.startswith(base_url) else None,
     )
-    page.goto(f"{base_url}/admin/login/?next=/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password())
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base_url}/admin/")
+    page.goto(f"{base_url}/admin/login/?next={next}")
+    submit_login(page, username, password)
+    page.wait_for_url(f"{base_url}{next}")
     return page
 
 
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+def submit_login(page, username: str, password: str | None = None) -> None:
+    """Fills in and sends the admin's login form ``page`` already shows."""
+    page.fill("#id_username", username)
+    page.fill("#id_password", password or demo_password())
+    page.click("input[type=submit]")
+
+
+def shot(page, name: str, full_page: bool = True) -> None:
+    """``tests/artifacts/<name>.png``: the whole page, or with ``full_page=False`` the window
+    (or, given a locator, just that element)."""
+    page.screenshot(
+        path=str(ARTIFACTS / f"{name}.png"), **({"full_page": True} if full_page else {})
+    )
 
 
 def horizontal_overflow(page) -> int:

@@ -1,7 +1,8 @@
 """Issue 16, item 5, in Chromium at 1366x768 as a compliance officer: find who changed alice's
 status at 22:56 and why with the history's time filters, download the CSV from the page's link
 and find the page's rows in it; From = To = today exports every row of all the page's pages.
-The admin's status list fits the width too. Screenshots in tests/artifacts/.
+The admin's status list fits the width too. Debian's ``chromium`` through
+tests/browser/harness.py; screenshots in tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from cc_rules.models import StatusChange
 from tests.admin.audit_world import HISTORY, build
 from tests.factories import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
+from .harness import chromium, horizontal_overflow, login, shot
 
 
 def _page_keys(page) -> list[tuple[str, int]]:
@@ -39,35 +38,17 @@ def _download_csv(page) -> list[tuple[str, int]]:
 def test_compliance_finds_the_2256_change_and_exports_what_the_page_shows(
     live_server, transactional_db, monkeypatch
 ):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
-    from playwright.sync_api import sync_playwright
-
     world = build()
     day = world.day.isoformat()
     today = StatusChange.objects.filter(
         at__gte=world.midnight, at__lt=world.midnight + timedelta(days=1)
     )
     whole_day = {(r.agent.user.username, r.seq) for r in today.select_related("agent__user")}
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop in this thread
-    ARTIFACTS.mkdir(exist_ok=True)
     base = live_server.url
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(
-            viewport={"width": 1366, "height": 768}, accept_downloads=True
-        )
-        page = context.new_page()
-        page.goto(f"{base}/admin/login/?next={HISTORY}")
-        page.fill("#id_username", "cora")
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{base}{HISTORY}")
-        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    with chromium(monkeypatch) as browser:
+        page = login(browser, base, "cora", password=PASSWORD, next=HISTORY)
+        assert horizontal_overflow(page) <= 0
 
         # Who changed alice's status at 22:56, and why?
         page.select_option("select[name=agent]", "alice")
@@ -79,8 +60,8 @@ def test_compliance_finds_the_2256_change_and_exports_what_the_page_shows(
         assert row.count() == 1
         cells = [c.strip() for c in row.locator("td").all_inner_texts()]
         assert cells[5:9] == ["break", "Supervisor", "R2", "sam"]
-        assert page.evaluate(NO_SIDEWAYS_SCROLL)
-        page.screenshot(path=str(ARTIFACTS / "audit-history-2256.png"), full_page=True)
+        assert horizontal_overflow(page) <= 0
+        shot(page, "audit-history-2256")
         shown = _page_keys(page)
         assert len(shown) == 2  # alice at 22:50:00 and 22:56:12
         assert sorted(_download_csv(page)) == sorted(shown)
@@ -104,13 +85,12 @@ def test_compliance_finds_the_2256_change_and_exports_what_the_page_shows(
 
         # The admin's status list: seconds, actor links, and no sideways scroll at 1366 px.
         page.goto(f"{base}/admin/cc_rules/statuschange/?q=break")
-        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+        assert horizontal_overflow(page) <= 0
         results = page.locator(".results")  # the admin scrolls a too-wide table inside this
         assert results.evaluate("e => e.scrollWidth <= e.clientWidth"), results.evaluate(
             "e => [e.scrollWidth, e.clientWidth]"
         )
-        page.screenshot(path=str(ARTIFACTS / "audit-admin-statuschange.png"))
+        shot(page, "audit-admin-statuschange", full_page=False)
         page.locator("#result_list tbody tr a", has_text="sam").first.click()
         page.wait_for_url("**actor=sam**")
         assert page.locator("#result_list tbody tr").count() > 0
-        browser.close()

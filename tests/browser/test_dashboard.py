@@ -1,15 +1,13 @@
 """Issue 6, item 4: the compliance dashboards, in a real browser and through the test client.
 
 The browser test drives Debian's ``chromium`` package (``apt-get install -y chromium``) through
-Playwright's ``executable_path``; no browser is ever downloaded. Screenshots land in
+tests/browser/harness.py; no browser is ever downloaded. Screenshots land in
 ``tests/artifacts/`` (git-ignored).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -20,8 +18,8 @@ from cc_rules.models import Agent, AgentChannelState, Interaction
 from cc_rules.services.history import Ctx
 from cc_rules.services.ledger import record
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+from .harness import chromium, login, shot
+
 DASHBOARD = "/admin/dashboard/"
 
 
@@ -198,39 +196,18 @@ def test_pages_show_the_data(demo_world, client):
 # --- the browser ----------------------------------------------------------------------------
 @pytest.mark.browser
 def test_cora_sees_the_dashboards_and_no_change_buttons(live_server, demo_world, monkeypatch):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
-    from playwright.sync_api import sync_playwright
-
     demo_week(timezone.now())
-    # Playwright's sync API runs an event loop in this thread; the ORM work is done by now.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(exist_ok=True)
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        outside = []
-        page.on(
-            "request",
-            lambda r: outside.append(r.url) if not r.url.startswith(live_server.url) else None,
-        )
-        page.goto(f"{live_server.url}/admin/login/?next={DASHBOARD}")
-        page.fill("#id_username", "cora")
-        page.fill("#id_password", os.environ.get("DEMO_PASSWORD", "demo"))
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{live_server.url}{DASHBOARD}")
+    with chromium(monkeypatch) as browser:
+        viewport = {"width": 1440, "height": 1000}
+        page = login(browser, live_server.url, "cora", next=DASHBOARD, viewport=viewport)
         page.wait_for_function("() => window.Chart && Object.keys(Chart.instances).length >= 4")
         assert page.locator("canvas[data-chart-index]").count() == 4
-        page.screenshot(path=str(ARTIFACTS / "dashboard-time-in-status.png"), full_page=True)
+        shot(page, "dashboard-time-in-status")
 
         page.goto(f"{live_server.url}{DASHBOARD}live/")
         assert page.locator(".cc-board tbody tr").count() >= 4
         assert page.locator(".cc-pill.s-dnd").count() == 1
-        page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
+        shot(page, "dashboard-live")
 
         page.goto(f"{live_server.url}{DASHBOARD}history/")
         page.select_option("select[name=agent]", "sam")
@@ -241,7 +218,7 @@ def test_cora_sees_the_dashboards_and_no_change_buttons(live_server, demo_world,
         assert cells
         assert set(cells) == {"sam"}
         page.goto(f"{live_server.url}{DASHBOARD}history/")
-        page.screenshot(path=str(ARTIFACTS / "dashboard-history.png"))
+        shot(page, "dashboard-history", full_page=False)
 
         # R16 / issue 6 item 2: compliance reads the admin but can change nothing
         for model in ("statuschange", "rule"):
@@ -250,11 +227,10 @@ def test_cora_sees_the_dashboards_and_no_change_buttons(live_server, demo_world,
             assert page.locator("#result_list tbody tr").count() > 0, model
             assert page.locator(".addlink, .object-tools a[href$='/add/']").count() == 0, model
             assert page.locator("select[name=action], .action-select").count() == 0, model
-            page.screenshot(path=str(ARTIFACTS / f"admin-{model}-changelist.png"))
+            shot(page, f"admin-{model}-changelist", full_page=False)
             page.locator("#result_list tbody tr a").first.click()
             page.wait_for_load_state()
             assert page.locator(".submit-row input[type=submit]").count() == 0, model
             assert page.locator(".deletelink").count() == 0, model
-            page.screenshot(path=str(ARTIFACTS / f"admin-{model}-view.png"))
-        browser.close()
-    assert outside == []  # nothing is loaded from the internet
+            shot(page, f"admin-{model}-view", full_page=False)
+    assert page.outside == []  # nothing is loaded from the internet

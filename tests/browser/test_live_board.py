@@ -3,15 +3,13 @@ shows cap use (``2/3``) and time in status (mm:ss), fits without a horizontal sc
 status pills read at ≥ 4.5:1 and every field has a label; a supervisor forces Not Ready from the
 board's "Act" link on the agent page, and the API then shows it.
 
-Debian's ``chromium`` through Playwright's ``executable_path`` (no browser download), as
-tests/browser/test_dashboard.py; screenshots go to ``tests/artifacts/`` (git-ignored).
+Debian's ``chromium`` through tests/browser/harness.py (no browser download); screenshots go
+to ``tests/artifacts/`` (git-ignored).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,10 +20,9 @@ from cc_rules.services import interactions
 from cc_rules.services import status as status_svc
 from tests.factories import token_for
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+from .harness import chromium, horizontal_overflow, login, shot
+
 BOARD = "/admin/dashboard/live/"
-VIEWPORT = {"width": 1366, "height": 768}
 TIME = re.compile(r"^(\d{2}:\d{2}|\d+:\d{2}:\d{2})$")
 
 
@@ -118,17 +115,16 @@ UNLABELLED_JS = """() => Array.from(document.querySelectorAll(
   .filter(el => el.offsetParent !== null)
   .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
   .map(el => el.name || el.id)"""
-SCROLL_JS = """() => ({
-  page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
-  boxes: Array.from(document.querySelectorAll('.cc-scroll'))
-    .map(el => el.scrollWidth - el.clientWidth),
-})"""
+BOXES_JS = """() => Array.from(document.querySelectorAll('.cc-scroll'))
+  .map(el => el.scrollWidth - el.clientWidth)"""
 
 
 def assert_fits(page, what: str) -> None:
-    widths = page.evaluate(SCROLL_JS)
-    assert widths["page"] <= 0, f"{what}: the page scrolls sideways by {widths['page']} px"
-    assert all(w <= 0 for w in widths["boxes"]), f"{what}: a table scrolls sideways: {widths}"
+    """Neither the page nor a table in its ``.cc-scroll`` box scrolls sideways."""
+    overflow = horizontal_overflow(page)
+    assert overflow <= 0, f"{what}: the page scrolls sideways by {overflow} px"
+    boxes = page.evaluate(BOXES_JS)
+    assert all(w <= 0 for w in boxes), f"{what}: a table scrolls sideways: {boxes}"
 
 
 def assert_pills_readable(page) -> None:
@@ -140,46 +136,26 @@ def assert_pills_readable(page) -> None:
         assert pill["opacity"] == 1, f"pill {pill['text']!r} is dimmed"
 
 
-def login(page, base: str, username: str, then: str) -> None:
-    page.goto(f"{base}/admin/login/?next={then}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", os.environ.get("DEMO_PASSWORD", "demo"))
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}{then}")
-
-
 @pytest.mark.browser
 def test_a_supervisor_runs_the_floor_from_the_live_board(live_server, demo_world, monkeypatch):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
-    from playwright.sync_api import sync_playwright
-
     a_busy_floor()
     token = token_for(get_user_model().objects.get(username="sam"))
     alice_page = f"/admin/cc_rules/agent/{_agent('alice').pk}/change/"
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop in this thread
-    ARTIFACTS.mkdir(exist_ok=True)
     base = live_server.url
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium(monkeypatch) as browser:
         # -- a superuser's board: every agent, every channel in use, still 1366 px wide
-        admin = browser.new_page(viewport=VIEWPORT)
-        login(admin, base, "admin", BOARD)
+        admin = login(browser, base, "admin", next=BOARD)
         names = admin.locator(".cc-board tbody th a.cc-agent").all_inner_texts()
         assert {"alice", "bob", "erin", "tom", "sofia", "nina", "sam"} <= set(names)
         assert admin.locator(".cc-board thead th").count() == 9  # agent + 8 channels
         assert_fits(admin, "the superuser's board")
         assert_pills_readable(admin)
-        admin.screenshot(path=str(ARTIFACTS / "live-board-admin-1366.png"), full_page=True)
+        shot(admin, "live-board-admin-1366")
         admin.close()
 
         # -- sam's board: his team only, links, cap use, mm:ss
-        page = browser.new_page(viewport=VIEWPORT)
-        login(page, base, "sam", BOARD)
+        page = login(browser, base, "sam", next=BOARD)
         names = page.locator(".cc-board tbody th a.cc-agent").all_inner_texts()
         assert sorted(names) == ["alice", "bob", "erin", "sofia", "tom"]  # not nina (back)
         alice = page.locator('tr[data-agent="alice"]')
@@ -193,7 +169,7 @@ def test_a_supervisor_runs_the_floor_from_the_live_board(live_server, demo_world
         assert_fits(page, "sam's board")
         assert_pills_readable(page)
         assert page.evaluate(UNLABELLED_JS) == []
-        page.screenshot(path=str(ARTIFACTS / "live-board-supervisor-1366.png"), full_page=True)
+        shot(page, "live-board-supervisor-1366")
 
         # -- from the board to alice's actions: force Not ready (break) on voice
         page.click('a[aria-label="Supervisor actions for alice"]')
@@ -209,7 +185,7 @@ def test_a_supervisor_runs_the_floor_from_the_live_board(live_server, demo_world
             "Alice · Voice: Not ready (break)."
         )
         assert_fits(page, "alice's agent page")
-        page.screenshot(path=str(ARTIFACTS / "agent-supervisor-actions-1366.png"))
+        shot(page, "agent-supervisor-actions-1366", full_page=False)
 
         # the engine's refusal, as a message: alice still has work open
         panel.get_by_role("button", name="Log out of all channels").click()
@@ -224,4 +200,3 @@ def test_a_supervisor_runs_the_floor_from_the_live_board(live_server, demo_world
         assert answer.status == 200
         voice = next(c for c in answer.json()["channels"] if c["channel"] == "voice")
         assert (voice["status"], voice["reason"]) == ("not_ready", "break")
-        browser.close()

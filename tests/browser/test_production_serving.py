@@ -3,9 +3,9 @@
 Starts the README's single-machine production line (``DEBUG=off manage.py serve``: gunicorn
 with cc_rules/gunicorn_conf.py, a Celery worker and beat, an embedded Redis of its own) on a
 free port, with its own SQLite database (the demo's users and a week of their history) and var/
-directory, and drives it with Debian's Chromium. Every request to anything but the server is
-aborted, so a page that needed a CDN would show it. Needs no PostgreSQL: the server under test
-has a database of its own.
+directory, and drives it with Debian's Chromium (tests/browser/harness.py). Every request to
+anything but the server is aborted, so a page that needed a CDN would show it. Needs no
+PostgreSQL: the server under test has a database of its own.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from .harness import chromium, need_chromium, shot, submit_login
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 PASSWORD = secrets.token_urlsafe(12)
 
 pytestmark = pytest.mark.browser
@@ -68,8 +68,7 @@ def _manage(env: dict[str, str], *args: str) -> None:
 def production_server(tmp_path):
     """`DEBUG=off manage.py serve` on a free port, with the demo's users and a week of history;
     its URL and log."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
+    need_chromium()
     env = _env(tmp_path)
     _manage(env, "migrate", "--verbosity", "0")
     # The demo's people and a week of their history (test_dashboard.demo_week), so the
@@ -113,13 +112,10 @@ def production_server(tmp_path):
 
 
 def test_debug_off_serve_styles_the_admin_draws_charts_and_documents_the_api_offline(
-    production_server,
+    production_server, monkeypatch
 ):
-    from playwright.sync_api import sync_playwright
-
     base, log = production_server
     assert "gunicorn" in log.read_text()
-    ARTIFACTS.mkdir(exist_ok=True)
     outside: list[str] = []
     static: dict[str, int] = {}
 
@@ -134,11 +130,7 @@ def test_debug_off_serve_styles_the_admin_draws_charts_and_documents_the_api_off
         if "/static/" in response.url:
             static[response.url.removeprefix(base)] = response.status
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium(monkeypatch) as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.route("**/*", only_this_server)
         page.on("response", record_static)
@@ -151,18 +143,16 @@ def test_debug_off_serve_styles_the_admin_draws_charts_and_documents_the_api_off
         )
         header = page.locator("#header").evaluate("e => getComputedStyle(e).backgroundColor")
         assert header not in ("", "transparent", "rgba(0, 0, 0, 0)")
-        page.fill("#id_username", "admin")
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
+        submit_login(page, "admin", PASSWORD)
         page.wait_for_url(f"{base}/admin/")
         assert page.locator("#user-tools").count() == 1
-        page.screenshot(path=str(ARTIFACTS / "production-admin.png"))
+        shot(page, "production-admin", full_page=False)
 
         # The dashboard's script and Chart.js load and draw its four charts.
         page.goto(f"{base}/admin/dashboard/")
         page.wait_for_function("() => window.Chart && Object.keys(Chart.instances).length >= 4")
         assert page.locator("canvas[data-chart-index]").count() == 4
-        page.screenshot(path=str(ARTIFACTS / "production-dashboard.png"), full_page=True)
+        shot(page, "production-dashboard")
 
         # WhiteNoise served the collected files under their hashed (cacheable) names.
         charts = [url for url in static if "chartjs/chart.umd." in url]
@@ -175,11 +165,10 @@ def test_debug_off_serve_styles_the_admin_draws_charts_and_documents_the_api_off
         page.goto(f"{base}/api/docs/")
         page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
         assert page.locator(".swagger-ui .opblock").count() > 10
-        page.screenshot(path=str(ARTIFACTS / "production-api-docs.png"))
+        shot(page, "production-api-docs", full_page=False)
 
         page.goto(f"{base}/api/redoc/")
         page.wait_for_selector("[data-section-id]", state="attached", timeout=30_000)
-        browser.close()
     # Nothing came from a CDN or anywhere else, but Redoc's "by Redocly" footer image, which
     # hides itself when it cannot load.
     assert [url for url in outside if not url.endswith("cdn.redoc.ly/redoc/logo-mini.svg")] == []
