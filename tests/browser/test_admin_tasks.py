@@ -45,10 +45,7 @@ from cc_rules.services.history import Ctx
 from cc_rules.services.ledger import record
 from tests.factories import token_for
 from tests.tasks.celery_procs import (
-    CeleryProcesses,
-    broker_of_this_process,
-    claimed_redis_db,
-    database_url_of_this_session,
+    celery_on_this_session,
     wait_until,
 )
 
@@ -71,20 +68,14 @@ def fast_hasher(settings):
 def worker(django_db_blocker, tmp_path, settings, demo_world):
     """A real Celery worker and beat on this test's database and a Redis database of its own;
     this process's wake-ups go to them. Stopped (and their broker flushed) after the test."""
-    with django_db_blocker.unblock():
-        database_url = database_url_of_this_session()
-    with claimed_redis_db() as broker_url, broker_of_this_process(broker_url):
-        procs = CeleryProcesses(broker_url=broker_url, database_url=database_url, workdir=tmp_path)
+    with celery_on_this_session(django_db_blocker, tmp_path) as procs:
         settings.CC_SEND_WAKEUPS = True
         # worker processes cache resolved rules per version: a value no earlier test used
         RulesVersion.objects.filter(pk=1).update(value=time.time_ns() // 1000)
-        try:
-            procs.ensure_running()
-            procs.test_mark = procs.mark()
-            yield procs
-            print(f"--- celery log during this test ---\n{procs.tail(procs.test_mark, 300)}")
-        finally:
-            procs.stop_all()
+        procs.ensure_running()
+        procs.test_mark = procs.mark()
+        yield procs
+        print(f"--- celery log during this test ---\n{procs.tail(procs.test_mark, 300)}")
 
 
 def _user(name: str):

@@ -278,6 +278,38 @@ class CeleryProcesses:
         wait_until(seen, START_TIMEOUT, f"{what} ({texts!r} x{count})", self, mark)
 
 
+@contextlib.contextmanager
+def celery_on_this_session(
+    django_db_blocker,
+    workdir: Path,
+    *,
+    route_this_process: bool = True,
+    queues: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[CeleryProcesses]:
+    """A worker and a beat (not started yet) on this session's test database and a Redis
+    database claimed for them; with ``route_this_process`` this process's tasks (the services'
+    on-commit wake-ups) go to their broker meanwhile. Always stopped on the way out."""
+    with django_db_blocker.unblock():
+        database_url = database_url_of_this_session()
+    with claimed_redis_db() as broker_url:
+        procs = CeleryProcesses(
+            broker_url=broker_url,
+            database_url=database_url,
+            workdir=workdir,
+            queues=queues,
+            env=env,
+        )
+        routing = (
+            broker_of_this_process(broker_url) if route_this_process else contextlib.nullcontext()
+        )
+        with routing:
+            try:
+                yield procs
+            finally:
+                procs.stop_all()
+
+
 def wait_until(
     probe: Callable[[], T],
     timeout: float,

@@ -23,9 +23,7 @@ from tests.factories import a_compliance_officer, an_agent, client_for
 
 from .celery_procs import (
     CeleryProcesses,
-    broker_of_this_process,
-    claimed_redis_db,
-    database_url_of_this_session,
+    celery_on_this_session,
     wait_until,
 )
 
@@ -46,22 +44,14 @@ JOB_TIMEOUT = 90.0
 def audit_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A worker on the ``audit`` queue only, with a shared export directory and progress
     written every 20 ms. This process sends its tasks to the worker's broker."""
-    with django_db_blocker.unblock():
-        database_url = database_url_of_this_session()
     exports = tmp_path_factory.mktemp("exports")
-    with claimed_redis_db() as broker_url:
-        procs = CeleryProcesses(
-            broker_url=broker_url,
-            database_url=database_url,
-            workdir=tmp_path_factory.mktemp("audit-celery"),
-            queues="audit",
-            env={"CC_AUDIT_EXPORT_DIR": str(exports), "CC_AUDIT_PROGRESS_SECONDS": "0.02"},
-        )
-        with broker_of_this_process(broker_url):
-            try:
-                yield procs, exports
-            finally:
-                procs.stop_all()
+    with celery_on_this_session(
+        django_db_blocker,
+        tmp_path_factory.mktemp("audit-celery"),
+        queues="audit",
+        env={"CC_AUDIT_EXPORT_DIR": str(exports), "CC_AUDIT_PROGRESS_SECONDS": "0.02"},
+    ) as procs:
+        yield procs, exports
 
 
 @pytest.fixture

@@ -26,10 +26,7 @@ from tests.factories import PASSWORD, a_contact, a_role, a_router, an_agent
 
 from .calls import timer_rows
 from .celery_procs import (
-    CeleryProcesses,
-    broker_of_this_process,
-    claimed_redis_db,
-    database_url_of_this_session,
+    celery_on_this_session,
     wait_until,
 )
 
@@ -44,20 +41,11 @@ pytestmark = [
 def celery_processes(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real worker and beat on this session's test database and a Redis database of their
     own, stopped when this module is done (as in test_real_worker.py)."""
-    with django_db_blocker.unblock():
-        database_url = database_url_of_this_session()
-    with claimed_redis_db() as broker_url:
-        procs = CeleryProcesses(
-            broker_url=broker_url,
-            database_url=database_url,
-            workdir=tmp_path_factory.mktemp("celery-observability"),
-        )
+    with celery_on_this_session(
+        django_db_blocker, tmp_path_factory.mktemp("celery-observability")
+    ) as procs:
         procs.worker.env["LOG_LEVEL"] = "DEBUG"  # worker and beat share it: Celery's DEBUG too
-        with broker_of_this_process(broker_url):
-            try:
-                yield procs
-            finally:
-                procs.stop_all()
+        yield procs
 
 
 def _api(base: str, token: str | None = None, **headers: str) -> requests.Session:

@@ -44,8 +44,7 @@ from .calls import (
 from .celery_procs import (
     CeleryProcesses,
     broker_of_this_process,
-    claimed_redis_db,
-    database_url_of_this_session,
+    celery_on_this_session,
     wait_until,
 )
 
@@ -68,18 +67,10 @@ def celery_processes(django_db_setup, django_db_blocker, tmp_path_factory):
     ``django_db_setup`` so the test database exists before they connect, and is torn down
     before it is dropped. Always killed in teardown, even after a failure.
     """
-    with django_db_blocker.unblock():
-        database_url = database_url_of_this_session()
-    with claimed_redis_db() as broker_url:
-        procs = CeleryProcesses(
-            broker_url=broker_url,
-            database_url=database_url,
-            workdir=tmp_path_factory.mktemp("celery"),
-        )
-        try:
-            yield procs
-        finally:
-            procs.stop_all()
+    with celery_on_this_session(
+        django_db_blocker, tmp_path_factory.mktemp("celery"), route_this_process=False
+    ) as procs:
+        yield procs
 
 
 @pytest.fixture(scope="module", autouse=True)
