@@ -50,6 +50,21 @@ def rules_version() -> tuple[int, str]:
     return (row[0], str(row[1])) if row else (0, "")
 
 
+def _role_sets() -> tuple[dict[int, frozenset[str]], dict[int | None, frozenset[str]]]:
+    """Each role's chosen visible channels (R1) and each role's reason codes (``None``: the
+    global codes), in two queries. A role absent from a map chose none: it inherits."""
+    visible: dict[int, set[str]] = {}
+    for role_id, code in Role.visible_channels.through.objects.values_list("role_id", "channel_id"):
+        visible.setdefault(role_id, set()).add(code)
+    codes: dict[int | None, set[str]] = {}
+    for role_id, code in ReasonCode.objects.values_list("role_id", "code"):
+        codes.setdefault(role_id, set()).add(code)
+    return (
+        {role: frozenset(found) for role, found in visible.items()},
+        {role: frozenset(found) for role, found in codes.items()},
+    )
+
+
 def _load_index() -> RuleIndex:
     history = Rule.history.model  # type: ignore[attr-defined]
     versions = dict(
@@ -72,25 +87,20 @@ def _load_index() -> RuleIndex:
                 version=versions.get(rule.pk),
             )
         )
-    visible: dict[int, set[str]] = {}
-    for role_id, code in Role.visible_channels.through.objects.values_list("role_id", "channel_id"):
-        visible.setdefault(role_id, set()).add(code)
-    codes: dict[int | None, set[str]] = {}
-    for role_id, code in ReasonCode.objects.values_list("role_id", "code"):
-        codes.setdefault(role_id, set()).add(code)
+    visible, codes = _role_sets()
     roles = {
         role.pk: RoleSets(
             id=role.pk,
             name=role.name,
-            visible=frozenset(visible[role.pk]) if role.pk in visible else None,
-            reason_codes=frozenset(codes[role.pk]) if role.pk in codes else None,
+            visible=visible.get(role.pk),
+            reason_codes=codes.get(role.pk),
         )
         for role in Role.objects.all()
     }
     global_visible = frozenset(
         Channel.objects.filter(visible_by_default=True).values_list("code", flat=True)
     )
-    return RuleIndex(rows, roles, global_visible, frozenset(codes.get(None, set())))
+    return RuleIndex(rows, roles, global_visible, codes.get(None, frozenset()))
 
 
 def clear_cache() -> None:
@@ -313,18 +323,13 @@ def config_snapshot() -> config_check.ConfigSnapshot:
         else:
             target = role_id if scope == "role" else agent_id
             scoped.setdefault((scope, target), {})[(key, lookup)] = entry
-    visible: dict[int, set[str]] = {}
-    for role_id, code in Role.visible_channels.through.objects.values_list("role_id", "channel_id"):
-        visible.setdefault(role_id, set()).add(code)
-    codes: dict[int | None, set[str]] = {}
-    for role_id, code in ReasonCode.objects.values_list("role_id", "code"):
-        codes.setdefault(role_id, set()).add(code)
+    visible, codes = _role_sets()
     roles = tuple(
         config_check.RoleConfig(
             id=role.pk,
             name=str(role),
-            visible=frozenset(visible[role.pk]) if role.pk in visible else None,
-            reason_codes=frozenset(codes[role.pk]) if role.pk in codes else None,
+            visible=visible.get(role.pk),
+            reason_codes=codes.get(role.pk),
             rules=scoped.get(("role", role.pk), {}),
         )
         for role in Role.objects.all()
@@ -346,7 +351,7 @@ def config_snapshot() -> config_check.ConfigSnapshot:
         global_visible=frozenset(
             Channel.objects.filter(visible_by_default=True).values_list("code", flat=True)
         ),
-        global_reason_codes=frozenset(codes.get(None, set())),
+        global_reason_codes=codes.get(None, frozenset()),
         roles=roles,
         agents=agents,
     )
