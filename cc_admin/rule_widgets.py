@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 
+from cc_admin.live import CHANNEL_WORDS
 from cc_rules.engine.rulebook import (
     AFTER_DONE_CHOICES,
     AFTER_TIMER_CHOICES,
@@ -24,7 +25,6 @@ from cc_rules.engine.rulebook import (
 
 from .rule_matrix.cells import (
     AFTER_DONE_WORDS,
-    CHANNEL_WORDS,
     END_EVENT_WORDS,
     NUMBER_TYPE_WORDS,
 )

@@ -16,9 +16,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from cc_admin.forms import AgentForm, SimulatorForm
+from cc_admin.live import CHANNEL_WORDS, STATUS_WORDS
 from cc_admin.rule_matrix import Target
 from cc_admin.rule_matrix.pages import RuleMatrixAdminMixin
-from cc_rules.choices import ChannelCode, Direction, Status
+from cc_rules.choices import Direction
 from cc_rules.engine.decide import may_take_work
 from cc_rules.engine.rulebook import CHANNELS, RULES
 from cc_rules.engine.types import RuleRef
@@ -30,9 +31,6 @@ from .base import value_in_words
 from .scoped import AgentScopedAdmin
 from .supervise import SupervisorActionsMixin
 from .warnings import warn_after_save
-
-CHANNEL_LABELS = dict(ChannelCode.choices)
-STATUS_LABELS = dict(Status.choices)
 
 # What each decision code means, for the simulator (codes from cc_rules.engine.reasons).
 CODE_TEXT = {
@@ -90,7 +88,7 @@ def effective_rows(agent: Agent) -> list[dict]:
             {
                 "rule": RULES[key].label,
                 "rnum": RULES[key].rule,
-                "channel": CHANNEL_LABELS.get(channel, channel) if channel else "",
+                "channel": CHANNEL_WORDS.get(channel, channel) if channel else "",
                 "value": value_in_words(key, setting.value),
                 "source": scope_text(setting.ref, role),
                 "link": rule_link(setting.ref),
@@ -230,7 +228,7 @@ class AgentAdmin(RuleMatrixAdminMixin, SupervisorActionsMixin, AgentScopedAdmin,
             found = offer.decision
             decision = {
                 "forwarded_to": offer.forwarded_to,
-                "channel": CHANNEL_LABELS.get(channel, channel),
+                "channel": CHANNEL_WORDS.get(channel, channel),
                 "direction": "outbound" if outbound else "inbound",
                 "allowed": found.allowed,
                 "code": found.code,
@@ -245,8 +243,8 @@ class AgentAdmin(RuleMatrixAdminMixin, SupervisorActionsMixin, AgentScopedAdmin,
             state = live.channel(code)
             matrix.append(
                 {
-                    "channel": CHANNEL_LABELS.get(code, code),
-                    "status": STATUS_LABELS.get(state.status, state.status),
+                    "channel": CHANNEL_WORDS.get(code, code),
+                    "status": STATUS_WORDS.get(state.status, state.status),
                     "open_work": state.open_work,
                     "inbound": inbound,
                     "outbound": outbound,
@@ -278,13 +276,13 @@ def live_rows(agent: Agent) -> list[dict]:
         state, row = live.channel(code), states.get(code)
         pending = ""
         if state.pending_status:
-            pending = STATUS_LABELS.get(state.pending_status, state.pending_status)
+            pending = STATUS_WORDS.get(state.pending_status, state.pending_status)
             if state.pending_reason:
                 pending += f" ({state.pending_reason})"
         rows.append(
             {
-                "channel": CHANNEL_LABELS.get(code, code),
-                "status": STATUS_LABELS.get(state.status, state.status),
+                "channel": CHANNEL_WORDS.get(code, code),
+                "status": STATUS_WORDS.get(state.status, state.status),
                 "reason": state.reason or "",
                 "since": row.since if row else None,
                 "pending": pending,

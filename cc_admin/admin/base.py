@@ -10,9 +10,9 @@ from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from cc_admin.live import CHANNEL_WORDS
 from cc_admin.rule_matrix.cells import (
     AFTER_DONE_WORDS,
-    CHANNEL_WORDS,
     END_EVENT_WORDS,
     NUMBER_TYPE_WORDS,
 )

@@ -21,15 +21,15 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from cc_admin.live import CHANNEL_WORDS
 from cc_rules import scoping
-from cc_rules.choices import ChannelCode, Scope
+from cc_rules.choices import Scope
 from cc_rules.engine.config_check import ConfigWarning
 from cc_rules.models import Agent, Role, Rule
 from cc_rules.selectors import check_configuration
 
 MAX_MESSAGES = 10  # after a save; the page lists them all
 VIEW_PERMISSION = "cc_rules.view_rule"
-CHANNEL_LABELS = dict(ChannelCode.choices)
 
 
 def warn_after_save(
@@ -99,7 +99,7 @@ def _groups(found: list[ConfigWarning]) -> list[dict]:
         groups[-1]["rows"].append(
             {
                 "warning": warning,
-                "channel": CHANNEL_LABELS.get(warning.channel or "", ""),
+                "channel": CHANNEL_WORDS.get(warning.channel or "", ""),
                 "links": _links(warning),
             }
         )

@@ -17,7 +17,6 @@ from django import forms
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from cc_rules.choices import ChannelCode
 from cc_rules.engine.rulebook import RULES
 
 if TYPE_CHECKING:
@@ -51,7 +50,6 @@ class _InheritRow:
 
 INHERIT_ROW = _InheritRow()  # in ``rows``: delete the row at this scope, if there is one
 
-CHANNEL_WORDS = dict(ChannelCode.choices)
 SHORT_CHANNEL_WORDS = {
     "voice": "Voice",
     "email": "E-mail",

@@ -17,10 +17,11 @@ from django.db import transaction
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from cc_admin.live import CHANNEL_WORDS
 from cc_rules.choices import Scope
 from cc_rules.models import Rule, RulesVersion
 
-from .cells import AFTER_DONE_WORDS, CHANNEL_WORDS, INHERIT, INHERIT_ROW, Cell
+from .cells import AFTER_DONE_WORDS, INHERIT, INHERIT_ROW, Cell
 from .layout import CHANNEL_ORDER, COLUMNS, Column, build_cells
 from .scope import ScopeRules, Target
 from .sets import DefaultVisibleCell, ReleaseCell, SetCell, VisibleCell

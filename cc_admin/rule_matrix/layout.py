@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cc_admin.live import CHANNEL_WORDS
 from cc_rules.choices import Scope
 from cc_rules.engine.rulebook import NUMBER_TYPES
 
 from .cells import (
     AFTER_TIMER,
-    CHANNEL_WORDS,
     NUMBER_TYPE_WORDS,
     YES_NO,
     Cell,

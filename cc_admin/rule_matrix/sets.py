@@ -13,11 +13,11 @@ from django import forms
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from cc_admin.live import CHANNEL_WORDS
 from cc_rules.engine.rulebook import CHANNEL_END_EVENTS, RULES
 from cc_rules.models import Channel
 
 from .cells import (
-    CHANNEL_WORDS,
     END_EVENT_WORDS,
     INHERIT,
     INHERIT_ROW,

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 
+from cc_admin.live import CHANNEL_WORDS
+
 from .cells import (
     ACW_MODES,
     ACW_WORDS,
     AFTER_DONE_WORDS,
-    CHANNEL_WORDS,
     INHERIT,
     INHERIT_ROW,
     Cell,
