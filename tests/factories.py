@@ -401,3 +401,18 @@ SOCIAL = {
     },
 }
 REASONS = ("break", "lunch", "meeting", "training")
+
+
+def two_teams(*, superuser: str = "admin") -> None:
+    """The supervision floor (issue 16): alice (blended, logged in, ready on voice) and bob
+    (voice only, ready on voice) in team ``front``, supervised by sam; nina (blended, logged in)
+    in team ``back``, supervised by nobody; cora (compliance), a superuser; the reason codes."""
+    reason_codes(*REASONS)
+    blended = a_role("blended", **BLENDED)
+    alice = an_agent("alice", role=blended, logged_in=True, ready_on=["voice"])
+    bob = an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), ready_on=["voice"])
+    nina = an_agent("nina", role=blended, logged_in=True)
+    a_team("front", agents=[alice, bob], supervisors=[a_supervisor("sam")])
+    a_team("back", agents=[nina])
+    a_compliance_officer("cora")
+    a_user(superuser, is_superuser=True, is_staff=True)

@@ -20,19 +20,13 @@ from django.utils import timezone
 
 from cc_admin.live import cap_use, elapsed
 from cc_rules import selectors
-from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange, Team
+from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
 from cc_rules.services import interactions
 from cc_rules.services import status as status_svc
 from tests.factories import (
-    BLENDED,
-    REASONS,
-    VOICE_ONLY,
-    a_compliance_officer,
-    a_role,
-    a_supervisor,
-    a_user,
+    InteractionFactory,
     an_agent,
-    reason_codes,
+    two_teams,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("people")]
@@ -41,18 +35,7 @@ BOARD = "/admin/dashboard/live/"
 
 @pytest.fixture
 def people(db):
-    reason_codes(*REASONS)
-    blended = a_role("blended", **BLENDED)
-    alice = an_agent("alice", role=blended, logged_in=True, ready_on=["voice"])
-    bob = an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), ready_on=["voice"])
-    nina = an_agent("nina", role=blended, logged_in=True)
-    sam = a_supervisor("sam")
-    front = Team.objects.create(name="front")
-    front.agents.set([alice, bob])
-    front.supervisors.set([sam])
-    Team.objects.create(name="back").agents.set([nina])
-    a_compliance_officer("cora")
-    a_user("root", is_superuser=True, is_staff=True)
+    two_teams(superuser="root")
 
 
 def agent(username: str) -> Agent:
@@ -73,13 +56,7 @@ def state(username: str, channel: str) -> AgentChannelState:
 
 
 def open_work(username: str, channel: str) -> Interaction:
-    return Interaction.objects.create(
-        agent=agent(username),
-        channel_id=channel,
-        direction="inbound",
-        state="active",
-        created_at=timezone.now(),
-    )
+    return InteractionFactory(agent=agent(username), channel_id=channel)
 
 
 def into_acw(username: str) -> None:

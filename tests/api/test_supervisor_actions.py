@@ -16,22 +16,14 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
-from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange, Team
+from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
 from cc_rules.services import interactions
 from cc_rules.services import status as status_svc
 from tests.factories import (
-    BLENDED,
-    REASONS,
-    VOICE_ONLY,
-    a_compliance_officer,
-    a_role,
-    a_supervisor,
-    a_user,
-    an_agent,
+    InteractionFactory,
     client_for,
-    reason_codes,
+    two_teams,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("people")]
@@ -42,18 +34,7 @@ SUPERVISOR_RULE = "R2:supervisor_override@default"
 
 @pytest.fixture
 def people(db):
-    reason_codes(*REASONS)
-    blended = a_role("blended", **BLENDED)
-    alice = an_agent("alice", role=blended, logged_in=True, ready_on=["voice"])
-    bob = an_agent("bob", role=a_role("voice_only", **VOICE_ONLY), ready_on=["voice"])
-    nina = an_agent("nina", role=blended, logged_in=True)
-    sam = a_supervisor("sam")
-    front = Team.objects.create(name="front")
-    front.agents.set([alice, bob])
-    front.supervisors.set([sam])
-    Team.objects.create(name="back").agents.set([nina])
-    a_compliance_officer("cora")
-    a_user("admin", is_superuser=True, is_staff=True)
+    two_teams(superuser="admin")
 
 
 def agent(username: str) -> Agent:
@@ -73,13 +54,7 @@ def rows(username: str) -> list[StatusChange]:
 
 
 def open_work(username: str, channel: str) -> Interaction:
-    return Interaction.objects.create(
-        agent=agent(username),
-        channel_id=channel,
-        direction="inbound",
-        state="active",
-        created_at=timezone.now(),
-    )
+    return InteractionFactory(agent=agent(username), channel_id=channel)
 
 
 def into_acw(username: str) -> None:

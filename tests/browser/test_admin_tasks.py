@@ -28,13 +28,11 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from cc_rules.models import (
     Agent,
     AgentChannelState,
     Contact,
-    Interaction,
     Role,
     Rule,
     RulesVersion,
@@ -43,7 +41,7 @@ from cc_rules.models import (
 from cc_rules.services import status as status_svc
 from cc_rules.services.history import Ctx
 from cc_rules.services.ledger import record
-from tests.factories import token_for
+from tests.factories import InteractionFactory, token_for
 from tests.tasks.celery_procs import (
     celery_on_this_session,
     wait_until,
@@ -105,14 +103,7 @@ def alice_at_her_email_cap() -> None:
     status_svc.channel_set_status(alice.pk, "email", status="ready", reason=None, **who)
     contact = Contact.objects.order_by("pk").first()
     for _ in range(3):
-        Interaction.objects.create(
-            agent=alice,
-            channel_id="email",
-            direction="inbound",
-            state="active",
-            contact=contact,
-            created_at=timezone.now(),
-        )
+        InteractionFactory(agent=alice, channel_id="email", contact=contact)
 
 
 def test_sam_finds_why_alice_cannot_take_an_email(live_server, monkeypatch, fast_hasher):

@@ -13,12 +13,11 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
 from cc_rules.models import Agent, Interaction
 from cc_rules.services import interactions
 from cc_rules.services import status as status_svc
-from tests.factories import token_for
+from tests.factories import InteractionFactory, token_for
 
 from .harness import chromium, horizontal_overflow, login, shot
 
@@ -35,13 +34,7 @@ def _who(name: str) -> dict:
 
 
 def _work(name: str, channel: str) -> Interaction:
-    return Interaction.objects.create(
-        agent=_agent(name),
-        channel_id=channel,
-        direction="inbound",
-        state="active",
-        created_at=timezone.now(),
-    )
+    return InteractionFactory(agent=_agent(name), channel_id=channel)
 
 
 def a_busy_floor() -> None:

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
 from cc_rules.models import Agent, AgentChannelState, Interaction, StatusChange
 from cc_rules.services import interactions
 from cc_rules.services import status as status_svc
 from cc_rules.services import supervisor as svc
 from cc_rules.services.errors import Invalid, NotFound, Refused
-from tests.factories import BLENDED, REASONS, VOICE_ONLY, a_role, a_supervisor, an_agent
+from tests.factories import (
+    BLENDED,
+    REASONS,
+    VOICE_ONLY,
+    InteractionFactory,
+    a_role,
+    a_supervisor,
+    an_agent,
+)
 from tests.factories import reason_codes as make_reason_codes
 from tests.services.history_checks import assert_history_consistent
 
@@ -60,13 +67,7 @@ def new_rows(username: str, since: int) -> list[tuple]:
 
 
 def open_work(username: str, channel: str) -> Interaction:
-    return Interaction.objects.create(
-        agent=agent(username),
-        channel_id=channel,
-        direction="inbound",
-        state="active",
-        created_at=timezone.now(),
-    )
+    return InteractionFactory(agent=agent(username), channel_id=channel)
 
 
 def into_acw(username: str, *, pending: tuple[str, str] | None = None) -> Interaction:
